@@ -1,0 +1,63 @@
+/**
+ * The service's configuration, parsed once from the environment. A missing or malformed key
+ * fails at cold start with its name, never later in a request.
+ */
+
+export interface ServiceConfig {
+  /** The DynamoDB table that holds every item of the service. */
+  readonly tableName: string;
+  /** Where DynamoDB is reached; unset in AWS, DynamoDB Local's URL for `npm start` and tests. */
+  readonly dynamoDbEndpoint: string | undefined;
+  /** The public base URL of the API, without a trailing slash; SP entity ids and ACS URLs derive from it. */
+  readonly publicBaseUrl: string;
+  /** The `iss` of session tokens. */
+  readonly sessionIssuer: string;
+  /** The `aud` of session tokens: the SaaS front end that verifies them. */
+  readonly sessionAudience: string;
+  readonly sessionTtlSeconds: number;
+  /** KMS key ids or ARNs that sign sessions: the first signs, all are published in the JWKS. */
+  readonly kmsSigningKeyIds: readonly string[];
+  /** A file holding a local P-256 private JWK, for `npm start` and tests (used when no KMS key is set). */
+  readonly localSigningKeyFile: string | undefined;
+  /** The largest request body the ACS reads, in bytes. */
+  readonly maxBodyBytes: number;
+}
+
+export type Environment = Readonly<Record<string, string | undefined>>;
+
+function required(env: Environment, key: string): string {
+  const value = env[key];
+  if (!value) throw new Error(`Configuration error: the environment variable ${key} is not set`);
+  return value;
+}
+
+function positiveInteger(env: Environment, key: string, fallback: number): number {
+  const raw = env[key];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) {
+    throw new Error(`Configuration error: ${key} must be a positive integer, got "${raw}"`);
+  }
+  return value;
+}
+
+/** Parses and freezes the configuration; throws naming the first missing or malformed key. */
+export function loadConfig(env: Environment): ServiceConfig {
+  const publicBaseUrl = required(env, 'PUBLIC_BASE_URL').replace(/\/+$/, '');
+  const kmsSigningKeyIds = (env.SIGNING_KEY_IDS ?? '').split(',').map((id) => id.trim()).filter(Boolean);
+  const localSigningKeyFile = env.LOCAL_SIGNING_KEY_FILE || undefined;
+  if (kmsSigningKeyIds.length === 0 && !localSigningKeyFile) {
+    throw new Error('Configuration error: set SIGNING_KEY_IDS (KMS keys) or LOCAL_SIGNING_KEY_FILE');
+  }
+  return Object.freeze({
+    tableName: required(env, 'TABLE_NAME'),
+    dynamoDbEndpoint: env.DYNAMODB_ENDPOINT || undefined,
+    publicBaseUrl,
+    sessionIssuer: env.SESSION_ISSUER || publicBaseUrl,
+    sessionAudience: required(env, 'SESSION_AUDIENCE'),
+    sessionTtlSeconds: positiveInteger(env, 'SESSION_TTL_SECONDS', 8 * 60 * 60),
+    kmsSigningKeyIds: Object.freeze(kmsSigningKeyIds),
+    localSigningKeyFile,
+    maxBodyBytes: positiveInteger(env, 'MAX_BODY_BYTES', 256 * 1024),
+  });
+}

@@ -1,0 +1,93 @@
+/**
+ * The one error type of the domain, and the one table from its stable codes to what a caller sees.
+ *
+ * Every refusal the contract names is an `AppError` with a stable `code`; tests assert the code,
+ * never the message. Programmer and configuration errors are not `AppError`s: the error funnel
+ * answers them with a 500 and logs their cause.
+ */
+
+interface ErrorSpec {
+  readonly status: number;
+  readonly title: string;
+  /** Whether `detail` may be shown to the caller (it never holds secrets, but some details help an attacker). */
+  readonly showDetail: boolean;
+}
+
+const ERRORS = {
+  invalid_request: { status: 400, title: 'The request is malformed', showDetail: true },
+  payload_too_large: { status: 413, title: 'The request body is too large', showDetail: true },
+  not_found: { status: 404, title: 'There is nothing at this address', showDetail: true },
+  unknown_connection: { status: 404, title: 'This sign-in connection does not exist or is disabled', showDetail: true },
+  saml_invalid_signature: { status: 401, title: 'The SAML response is not validly signed by the identity provider', showDetail: true },
+  saml_expired: { status: 401, title: 'The SAML response has expired', showDetail: true },
+  saml_not_yet_valid: { status: 401, title: 'The SAML response is not valid yet', showDetail: true },
+  saml_audience_mismatch: { status: 401, title: 'The SAML assertion is meant for another service provider', showDetail: true },
+  saml_recipient_mismatch: { status: 401, title: 'The SAML response was sent to another address', showDetail: true },
+  saml_issuer_mismatch: { status: 401, title: 'The SAML response comes from an unexpected identity provider', showDetail: true },
+  saml_unsolicited: { status: 401, title: 'Sign-in must start at this application', showDetail: true },
+  saml_in_response_to_mismatch: { status: 401, title: 'The SAML response does not answer a sign-in started here', showDetail: true },
+  saml_replay: { status: 401, title: 'This SAML assertion has been used already', showDetail: true },
+  saml_status_not_success: { status: 401, title: 'The identity provider refused the sign-in', showDetail: true },
+  missing_required_attribute: { status: 422, title: 'The identity provider did not send a required attribute', showDetail: true },
+  email_not_verified: { status: 403, title: 'The email address is not verified', showDetail: true },
+  domain_not_allowed: { status: 403, title: 'This email domain may not sign in here', showDetail: true },
+  email_in_use: { status: 409, title: 'Another account already uses this email address', showDetail: true },
+  seat_limit_reached: { status: 403, title: 'Your organization has no seats left', showDetail: true },
+  user_deactivated: { status: 403, title: 'This account has been deactivated', showDetail: true },
+  forbidden_return_to: { status: 400, title: 'The return address is not allowed', showDetail: true },
+  unauthenticated: { status: 401, title: 'You are not signed in', showDetail: false },
+  session_revoked: { status: 401, title: 'This session has ended', showDetail: false },
+  service_unavailable: { status: 503, title: 'A service this depends on is unavailable; try again', showDetail: false },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** A refusal with a stable code from the contract's table. */
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly detail: string | undefined;
+
+  constructor(code: ErrorCode, detail?: string, options?: { cause?: unknown }) {
+    super(detail ? `${code}: ${detail}` : code, options);
+    this.name = 'AppError';
+    this.code = code;
+    this.detail = detail;
+  }
+
+  get status(): number {
+    return ERRORS[this.code].status;
+  }
+}
+
+/** The RFC 9457 problem document of an error: an `AppError` as its table says, anything else as a bare 500. */
+export interface Problem {
+  readonly type: string;
+  readonly title: string;
+  readonly status: number;
+  readonly code: string;
+  readonly detail?: string;
+}
+
+export function toProblem(error: unknown): Problem {
+  if (error instanceof AppError) {
+    const spec: ErrorSpec = ERRORS[error.code];
+    return {
+      type: `urn:sso:error:${error.code}`,
+      title: spec.title,
+      status: spec.status,
+      code: error.code,
+      ...(spec.showDetail && error.detail ? { detail: error.detail } : {}),
+    };
+  }
+  return {
+    type: 'urn:sso:error:internal_error',
+    title: 'Something went wrong on our side',
+    status: 500,
+    code: 'internal_error',
+  };
+}
+
+/** Whether an error is the given refusal; for tests and for code that recovers from one refusal only. */
+export function isAppError(error: unknown, code?: ErrorCode): error is AppError {
+  return error instanceof AppError && (code === undefined || error.code === code);
+}

@@ -1,0 +1,63 @@
+import { DOMParser, type Document, type Element } from '@xmldom/xmldom';
+import { AppError } from '../errors';
+
+export const NS = {
+  protocol: 'urn:oasis:names:tc:SAML:2.0:protocol',
+  assertion: 'urn:oasis:names:tc:SAML:2.0:assertion',
+  dsig: 'http://www.w3.org/2000/09/xmldsig#',
+  xenc: 'http://www.w3.org/2001/04/xmlenc#',
+} as const;
+
+/**
+ * Parses XML that an outside party sent. A DOCTYPE is refused outright: SAML never needs one, and
+ * it is the door to entity expansion and external entity attacks.
+ *
+ * @throws AppError `invalid_request` when the text is not well-formed XML or declares a DOCTYPE.
+ */
+export function parseUntrustedXml(xml: string): Document {
+  if (/<!DOCTYPE/i.test(xml)) throw new AppError('invalid_request', 'the XML declares a DOCTYPE, which SAML never needs');
+  try {
+    const doc = new DOMParser({
+      onError: (level, message) => {
+        if (level !== 'warning') throw new Error(message);
+      },
+    }).parseFromString(xml, 'text/xml');
+    if (!doc.documentElement) throw new Error('no root element');
+    return doc;
+  } catch (error) {
+    throw new AppError('invalid_request', 'the SAML message is not well-formed XML', { cause: error });
+  }
+}
+
+/** The element children of `parent` with the given namespace and local name, in document order. */
+export function childElements(parent: Element, namespace: string, localName: string): Element[] {
+  const found: Element[] = [];
+  for (let node = parent.firstChild; node; node = node.nextSibling) {
+    if (node.nodeType === node.ELEMENT_NODE) {
+      const element = node as Element;
+      if (element.namespaceURI === namespace && element.localName === localName) found.push(element);
+    }
+  }
+  return found;
+}
+
+/** The only child element of that name, or undefined; more than one is a malformed message. */
+export function onlyChild(parent: Element, namespace: string, localName: string): Element | undefined {
+  const found = childElements(parent, namespace, localName);
+  if (found.length > 1) throw new AppError('invalid_request', `the SAML message has more than one ${localName} where one is allowed`);
+  return found[0];
+}
+
+/** Every element of that name anywhere under `root`, `root` included. */
+export function descendants(root: Document | Element, namespace: string, localName: string): Element[] {
+  return Array.from(root.getElementsByTagNameNS(namespace, localName));
+}
+
+export function text(element: Element | undefined): string | undefined {
+  const value = element?.textContent?.trim();
+  return value ? value : undefined;
+}
+
+export function attribute(element: Element | undefined, name: string): string | undefined {
+  return element?.hasAttribute(name) ? (element.getAttribute(name) ?? undefined) : undefined;
+}

@@ -1,0 +1,34 @@
+/**
+ * The HTTP routes of the service and the Lambda (route group) that serves each. The CDK stack
+ * builds the HTTP API from this table, and the local server routes with it, so the two agree.
+ */
+
+export type RouteGroup = 'saml' | 'session';
+
+export interface Route {
+  readonly method: 'GET' | 'POST';
+  /** API Gateway v2 path, with `{name}` parameters. */
+  readonly path: string;
+  readonly group: RouteGroup;
+}
+
+export const ROUTES: readonly Route[] = [
+  { method: 'GET', path: '/health', group: 'session' },
+  { method: 'GET', path: '/.well-known/jwks.json', group: 'session' },
+  { method: 'GET', path: '/session', group: 'session' },
+  { method: 'POST', path: '/session/logout', group: 'session' },
+  { method: 'GET', path: '/saml/{connectionId}/metadata', group: 'saml' },
+  { method: 'GET', path: '/saml/{connectionId}/login', group: 'saml' },
+  { method: 'POST', path: '/saml/{connectionId}/acs', group: 'saml' },
+];
+
+/** The Lambda entry file of each route group, relative to the repository root. */
+export const GROUP_ENTRIES: Readonly<Record<RouteGroup, string>> = {
+  saml: 'functions/saml.ts',
+  session: 'functions/session.ts',
+};
+
+/** The `routeKey` API Gateway v2 gives a route: `"GET /saml/{connectionId}/login"`. */
+export function routeKey(route: Route): string {
+  return `${route.method} ${route.path}`;
+}
