@@ -17,11 +17,13 @@ export const NS = {
 export function parseUntrustedXml(xml: string): Document {
   if (/<!DOCTYPE/i.test(xml)) throw new AppError('invalid_request', 'the XML declares a DOCTYPE, which SAML never needs');
   try {
-    const doc = new DOMParser({
-      onError: (level, message) => {
+    const options = {
+      onError: (level: string, message: string) => {
         if (level !== 'warning') throw new Error(message);
       },
-    }).parseFromString(xml, 'text/xml');
+    };
+    // samlify's bundled xmldom 0.8 typings merge into this module's; the options are xmldom 0.9's.
+    const doc = new DOMParser(options as ConstructorParameters<typeof DOMParser>[0]).parseFromString(xml, 'text/xml');
     if (!doc.documentElement) throw new Error('no root element');
     return doc;
   } catch (error) {

@@ -1,0 +1,39 @@
+import { readFile } from 'node:fs/promises';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { loadConfig, type Environment, type ServiceConfig } from './config';
+import { createInMemorySecrets, createSecretsManagerSecrets, type Secrets } from './secrets';
+import { createKmsSigner, createLocalSigner, loadOrCreateLocalSigningKey, type SessionSigner } from './signing';
+import { createDocumentClient, createStore, type Store } from './store';
+
+/** Everything a handler needs besides its input: built once per container, injectable in tests. */
+export interface Runtime {
+  readonly config: ServiceConfig;
+  readonly store: Store;
+  readonly signer: SessionSigner;
+  readonly secrets: Secrets;
+  /** The current instant; tests freeze it to verify years-old IdP responses at their issue instant. */
+  readonly clock: () => Date;
+}
+
+/**
+ * Builds the runtime from the environment: KMS and Secrets Manager in AWS, a local key file and
+ * local secrets file for `npm start` and tests.
+ *
+ * @throws Error naming the missing or malformed configuration key.
+ */
+export async function runtimeFromEnvironment(env: Environment): Promise<Runtime> {
+  const config = loadConfig(env);
+  const store = createStore({
+    tableName: config.tableName,
+    client: createDocumentClient(config.dynamoDbEndpoint ? { endpoint: config.dynamoDbEndpoint } : {}),
+  });
+  const signer =
+    config.kmsSigningKeyIds.length > 0
+      ? createKmsSigner(new KMSClient({}), config.kmsSigningKeyIds)
+      : createLocalSigner(await loadOrCreateLocalSigningKey(config.localSigningKeyFile!));
+  const secrets = env.SECRETS_PREFIX
+    ? createSecretsManagerSecrets(new SecretsManagerClient({}), env.SECRETS_PREFIX)
+    : createInMemorySecrets(env.LOCAL_SECRETS_FILE ? JSON.parse(await readFile(env.LOCAL_SECRETS_FILE, 'utf8')) : {});
+  return { config, store, signer, secrets, clock: () => new Date() };
+}

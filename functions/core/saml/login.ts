@@ -1,0 +1,121 @@
+import { AppError, isAppError } from '../errors';
+import type { SamlConnection } from '../model';
+import { provisionUser } from '../provisioning';
+import type { Runtime } from '../runtime';
+import { allowedReturnTo, mintSession } from '../sessions';
+import { createAuthnRequest, spEndpoints, spMetadata } from './service-provider';
+import { verifySamlResponse } from './verify-response';
+
+/** How long an SP-initiated login may take at the IdP before its AuthnRequest id is forgotten. */
+const AUTHN_REQUEST_TTL_SECONDS = 10 * 60;
+
+/**
+ * The enabled SAML connection with that id.
+ * @throws AppError `unknown_connection`.
+ */
+export async function findSamlConnection(runtime: Runtime, connectionId: string): Promise<SamlConnection> {
+  const connection = await runtime.store.getConnection(connectionId);
+  if (!connection || !connection.enabled || connection.protocol !== 'saml') {
+    throw new AppError('unknown_connection', `there is no enabled SAML connection "${connectionId}"`);
+  }
+  return connection;
+}
+
+/**
+ * Starts an SP-initiated login: checks `return_to`, stores the AuthnRequest id once-only with a
+ * TTL, and returns the IdP URL (HTTP-Redirect binding) with `return_to` as RelayState.
+ *
+ * @throws AppError `unknown_connection`, `forbidden_return_to`, `service_unavailable`.
+ */
+export async function startSamlLogin(runtime: Runtime, connectionId: string, returnTo: string | undefined): Promise<string> {
+  const connection = await findSamlConnection(runtime, connectionId);
+  const target = allowedReturnTo(returnTo, connection.returnToAllowlist);
+  const { requestId, redirectUrl } = createAuthnRequest(connection, spEndpoints(connection, runtime.config.publicBaseUrl), target);
+  await runtime.store.recordAuthnRequest(connection.id, requestId, new Date(runtime.clock().getTime() + AUTHN_REQUEST_TTL_SECONDS * 1000));
+  return redirectUrl;
+}
+
+/** The SP metadata XML of a connection. @throws AppError `unknown_connection`. */
+export async function samlMetadata(runtime: Runtime, connectionId: string): Promise<string> {
+  const connection = await findSamlConnection(runtime, connectionId);
+  return spMetadata(connection, spEndpoints(connection, runtime.config.publicBaseUrl));
+}
+
+/**
+ * Completes a login at the ACS: verifies the response completely, refuses replays and responses
+ * to no pending request, finds or creates the user, and mints a session. Every outcome is audited.
+ *
+ * @returns the session token, its expiry, and where to send the browser.
+ * @throws AppError of the codes of `verifySamlResponse` and `provisionUser`, and `saml_replay`,
+ *   `saml_unsolicited`, `saml_in_response_to_mismatch`, `forbidden_return_to`, `unknown_connection`.
+ */
+export async function completeSamlLogin(
+  runtime: Runtime,
+  connectionId: string,
+  form: { samlResponse: string | undefined; relayState: string | undefined },
+): Promise<{ token: string; expiresAt: number; returnTo: string }> {
+  const connection = await findSamlConnection(runtime, connectionId);
+  const now = runtime.clock();
+  try {
+    if (!form.samlResponse) throw new AppError('invalid_request', 'the form field SAMLResponse is missing');
+    const returnTo = allowedReturnTo(form.relayState, connection.returnToAllowlist);
+    const assertion = await verifySamlResponse(form.samlResponse, {
+      ...spEndpoints(connection, runtime.config.publicBaseUrl),
+      idpEntityId: connection.idpEntityId,
+      idpCertificates: connection.idpCertificates,
+      clockSkewSeconds: connection.clockSkewSeconds,
+      allowSha1: connection.allowSha1,
+      ...(connection.spDecryptionKeySecret ? { decryptionKey: await runtime.secrets.read(connection.spDecryptionKeySecret) } : {}),
+      now,
+    });
+    if (assertion.inResponseTo === undefined && !connection.allowIdpInitiated) {
+      throw new AppError('saml_unsolicited', 'this connection accepts only logins that start at the application');
+    }
+    await runtime.store.consumeAssertion({
+      connectionId: connection.id,
+      assertionId: assertion.assertionId,
+      replayableUntil: assertion.replayableUntil,
+      inResponseTo: assertion.inResponseTo,
+      now,
+    });
+    const { user, created } = await provisionUser(runtime.store, connection, { subject: assertion.nameId, attributes: assertion.attributes }, now);
+    if (created) await audit(runtime, connection, 'user.created', { userId: user.id });
+    const { token, claims } = await mintSession(
+      {
+        store: runtime.store,
+        signer: runtime.signer,
+        issuer: runtime.config.sessionIssuer,
+        audience: runtime.config.sessionAudience,
+        ttlSeconds: runtime.config.sessionTtlSeconds,
+        now,
+      },
+      user,
+      connection,
+    );
+    await audit(runtime, connection, 'login.succeeded', { userId: user.id, sessionId: claims.sid });
+    return { token, expiresAt: claims.exp, returnTo };
+  } catch (error) {
+    if (isAppError(error) && error.code !== 'service_unavailable') {
+      await audit(runtime, connection, 'login.refused', { code: error.code }).catch(() => undefined);
+    }
+    throw error;
+  }
+}
+
+async function audit(
+  runtime: Runtime,
+  connection: SamlConnection,
+  type: string,
+  fields: { userId?: string; sessionId?: string; code?: string },
+): Promise<void> {
+  const { userId, code, ...detail } = fields;
+  await runtime.store.recordAudit({
+    tenantId: connection.tenantId,
+    type,
+    at: runtime.clock().toISOString(),
+    connectionId: connection.id,
+    ...(userId ? { userId } : {}),
+    ...(code ? { code } : {}),
+    ...(Object.keys(detail).length ? { detail } : {}),
+  });
+}

@@ -1,0 +1,330 @@
+import { randomUUID } from 'node:crypto';
+import {
+  ConditionalCheckFailedException,
+  CreateTableCommand,
+  DynamoDBClient,
+  ResourceInUseException,
+  UpdateTimeToLiveCommand,
+  TransactionCanceledException,
+  type CancellationReason,
+} from '@aws-sdk/client-dynamodb';
+import {
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+  type TransactWriteCommandInput,
+} from '@aws-sdk/lib-dynamodb';
+import { AppError } from './errors';
+import type { AuditEvent, Connection, IdentityLink, Session, Tenant, User } from './model';
+import { TABLE_KEYS } from './table';
+
+/**
+ * The one module that knows DynamoDB. It exposes the domain's verbs and turns conditional-check
+ * failures into domain errors where they happen; any other DynamoDB failure is
+ * `service_unavailable`, and nothing is left half-written because every multi-item change is
+ * one transaction.
+ */
+export interface Store {
+  /** Creates or updates a tenant's name and seat limit; its seat count is kept. */
+  putTenant(tenant: Omit<Tenant, 'seatCount'>): Promise<void>;
+  getTenant(tenantId: string): Promise<Tenant | undefined>;
+  putConnection(connection: Connection): Promise<void>;
+  getConnection(connectionId: string): Promise<Connection | undefined>;
+  /** Remembers an AuthnRequest id until `expiresAt`, so its response can be matched once. */
+  recordAuthnRequest(connectionId: string, requestId: string, expiresAt: Date): Promise<void>;
+  /**
+   * Records the assertion id in the replay cache and consumes the AuthnRequest it answers, in one
+   * transaction. Throws `saml_replay` for an id seen before, `saml_in_response_to_mismatch` for an
+   * unknown, expired or already used request id.
+   */
+  consumeAssertion(input: {
+    connectionId: string;
+    assertionId: string;
+    replayableUntil: Date;
+    inResponseTo: string | undefined;
+    now: Date;
+  }): Promise<void>;
+  findUserByLink(link: IdentityLink): Promise<User | undefined>;
+  getUser(userId: string): Promise<User | undefined>;
+  /**
+   * Creates a user with its email key, identity link and seat in one transaction. However many
+   * creations of the same identity race, one user results: the losers get the winner's user.
+   * Throws `seat_limit_reached` when the tenant has no seat left and `email_in_use` when another
+   * user of the tenant holds the email.
+   */
+  createUser(user: User, link: IdentityLink): Promise<User>;
+  putSession(session: Session): Promise<void>;
+  getSession(sessionId: string): Promise<Session | undefined>;
+  /** Marks a session revoked; revoking an unknown or revoked session is not an error. */
+  revokeSession(sessionId: string, at: Date): Promise<void>;
+  recordAudit(event: AuditEvent): Promise<void>;
+}
+
+export interface StoreOptions {
+  readonly tableName: string;
+  readonly client: DynamoDBDocumentClient;
+  /** How long audit events are kept. @default 90 days */
+  readonly auditRetentionDays?: number;
+}
+
+/** A document client for the table, built once per container. */
+export function createDocumentClient(options: { endpoint?: string; region?: string } = {}): DynamoDBDocumentClient {
+  const local = options.endpoint !== undefined;
+  const client = new DynamoDBClient({
+    ...(local
+      ? { endpoint: options.endpoint, region: options.region ?? 'local', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
+      : options.region ? { region: options.region } : {}),
+    maxAttempts: 3,
+  });
+  return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+}
+
+const key = {
+  tenant: (id: string) => ({ pk: `TENANT#${id}`, sk: 'TENANT' }),
+  connection: (id: string) => ({ pk: `CONNECTION#${id}`, sk: 'CONNECTION' }),
+  user: (id: string) => ({ pk: `USER#${id}`, sk: 'USER' }),
+  email: (tenantId: string, email: string) => ({ pk: `EMAIL#${tenantId}#${email}`, sk: 'EMAIL' }),
+  link: (link: IdentityLink) => ({ pk: `LINK#${link.connectionId}#${link.subject}`, sk: 'LINK' }),
+  session: (id: string) => ({ pk: `SESSION#${id}`, sk: 'SESSION' }),
+  authnRequest: (connectionId: string, requestId: string) => ({ pk: `AUTHNREQUEST#${connectionId}#${requestId}`, sk: 'AUTHNREQUEST' }),
+  assertion: (connectionId: string, assertionId: string) => ({ pk: `ASSERTION#${connectionId}#${assertionId}`, sk: 'ASSERTION' }),
+};
+
+const epochSeconds = (date: Date) => Math.floor(date.getTime() / 1000);
+
+function unavailable(error: unknown): never {
+  if (error instanceof AppError) throw error;
+  throw new AppError('service_unavailable', 'the database could not be reached', { cause: error });
+}
+
+function failedAt(reasons: CancellationReason[] | undefined, index: number): boolean {
+  return reasons?.[index]?.Code === 'ConditionalCheckFailed';
+}
+
+function conflicted(reasons: CancellationReason[] | undefined): boolean {
+  return reasons?.some((reason) => reason.Code === 'TransactionConflict') ?? false;
+}
+
+/** Strips the key attributes of an item, giving back the record it stores. */
+function record<T>(item: Record<string, unknown> | undefined): T | undefined {
+  if (!item) return undefined;
+  const { pk: _pk, sk: _sk, gsi1pk: _gsi1pk, gsi1sk: _gsi1sk, ...rest } = item;
+  return rest as T;
+}
+
+export function createStore(options: StoreOptions): Store {
+  const { tableName: TableName, client } = options;
+  const auditRetentionSeconds = (options.auditRetentionDays ?? 90) * 24 * 60 * 60;
+
+  async function get<T>(Key: Record<string, string>): Promise<T | undefined> {
+    try {
+      const { Item } = await client.send(new GetCommand({ TableName, Key, ConsistentRead: true }));
+      return record<T>(Item);
+    } catch (error) {
+      return unavailable(error);
+    }
+  }
+
+  async function put(Item: Record<string, unknown>): Promise<void> {
+    try {
+      await client.send(new PutCommand({ TableName, Item }));
+    } catch (error) {
+      unavailable(error);
+    }
+  }
+
+  async function transact(input: TransactWriteCommandInput): Promise<CancellationReason[] | undefined> {
+    try {
+      await client.send(new TransactWriteCommand(input));
+      return undefined;
+    } catch (error) {
+      if (error instanceof TransactionCanceledException) return error.CancellationReasons ?? [];
+      return unavailable(error);
+    }
+  }
+
+  async function findUserByLink(link: IdentityLink): Promise<User | undefined> {
+    const found = await get<{ userId: string }>(key.link(link));
+    return found ? get<User>(key.user(found.userId)) : undefined;
+  }
+
+  return {
+    async putTenant({ id, name, seatLimit }) {
+      try {
+        // The seat count belongs to the transactions that create and deactivate users; saving a tenant keeps it.
+        await client.send(
+          new UpdateCommand({
+            TableName,
+            Key: key.tenant(id),
+            UpdateExpression: `SET id = :id, #name = :name, seatCount = if_not_exists(seatCount, :zero)${seatLimit === undefined ? ' REMOVE seatLimit' : ', seatLimit = :limit'}`,
+            ExpressionAttributeNames: { '#name': 'name' },
+            ExpressionAttributeValues: { ':id': id, ':name': name, ':zero': 0, ...(seatLimit === undefined ? {} : { ':limit': seatLimit }) },
+          }),
+        );
+      } catch (error) {
+        unavailable(error);
+      }
+    },
+    getTenant: (tenantId) => get<Tenant>(key.tenant(tenantId)),
+    putConnection: (connection) =>
+      put({
+        ...key.connection(connection.id),
+        ...connection,
+        [TABLE_KEYS.byTenantPartitionKey]: `TENANT#${connection.tenantId}#CONNECTIONS`,
+        [TABLE_KEYS.byTenantSortKey]: connection.id,
+      }),
+    getConnection: (connectionId) => get<Connection>(key.connection(connectionId)),
+
+    recordAuthnRequest: (connectionId, requestId, expiresAt) =>
+      put({ ...key.authnRequest(connectionId, requestId), expiresAt: epochSeconds(expiresAt) }),
+
+    async consumeAssertion({ connectionId, assertionId, replayableUntil, inResponseTo, now: at }) {
+      const now = epochSeconds(at);
+      const reasons = await transact({
+        TransactItems: [
+          {
+            // TTL deletes lazily, so an expired entry still present must not block a fresh id.
+            Put: {
+              TableName,
+              Item: { ...key.assertion(connectionId, assertionId), expiresAt: epochSeconds(replayableUntil) },
+              ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now',
+              ExpressionAttributeValues: { ':now': now },
+            },
+          },
+          ...(inResponseTo === undefined
+            ? []
+            : [
+                {
+                  // A conditional delete, so two posts answering the same request cannot both succeed.
+                  Delete: {
+                    TableName,
+                    Key: key.authnRequest(connectionId, inResponseTo),
+                    ConditionExpression: 'attribute_exists(pk) AND expiresAt >= :now',
+                    ExpressionAttributeValues: { ':now': now },
+                  },
+                },
+              ]),
+        ],
+      });
+      if (!reasons) return;
+      if (failedAt(reasons, 0)) throw new AppError('saml_replay', 'this assertion has been used already');
+      if (failedAt(reasons, 1)) {
+        throw new AppError('saml_in_response_to_mismatch', 'the response answers no pending sign-in (unknown, expired or used)');
+      }
+      throw new AppError('service_unavailable', 'the assertion could not be recorded; try signing in again');
+    },
+
+    findUserByLink,
+    getUser: (userId) => get<User>(key.user(userId)),
+
+    async createUser(user, link) {
+      const items: NonNullable<TransactWriteCommandInput['TransactItems']> = [
+        {
+          Update: {
+            TableName,
+            Key: key.tenant(user.tenantId),
+            UpdateExpression: 'SET seatCount = seatCount + :one',
+            ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(seatLimit) OR seatCount < seatLimit)',
+            ExpressionAttributeValues: { ':one': 1 },
+          },
+        },
+        { Put: { TableName, Item: { ...key.link(link), userId: user.id, tenantId: user.tenantId }, ConditionExpression: 'attribute_not_exists(pk)' } },
+        {
+          Put: {
+            TableName,
+            Item: {
+              ...key.user(user.id),
+              ...user,
+              [TABLE_KEYS.byTenantPartitionKey]: `TENANT#${user.tenantId}#USERS`,
+              [TABLE_KEYS.byTenantSortKey]: user.email ?? user.id,
+            },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          },
+        },
+        ...(user.email
+          ? [{ Put: { TableName, Item: { ...key.email(user.tenantId, user.email), userId: user.id }, ConditionExpression: 'attribute_not_exists(pk)' } }]
+          : []),
+      ];
+      for (let attempt = 0; ; attempt++) {
+        const reasons = await transact({ TransactItems: items, ClientRequestToken: randomUUID() });
+        if (!reasons) return user;
+        // The identity was linked by a racing login: that login's user is this one's too.
+        const winner = failedAt(reasons, 1) || conflicted(reasons) ? await findUserByLink(link) : undefined;
+        if (winner) return winner;
+        if (failedAt(reasons, 0)) {
+          const tenant = await get<Tenant>(key.tenant(user.tenantId));
+          if (!tenant) throw new Error(`tenant ${user.tenantId} does not exist`);
+          throw new AppError('seat_limit_reached', `all ${tenant.seatLimit} seats of this organization are taken`);
+        }
+        if (failedAt(reasons, 3)) throw new AppError('email_in_use', 'another account of this organization already uses this email address');
+        if (!conflicted(reasons) || attempt >= 8) {
+          throw new AppError('service_unavailable', 'the account could not be created; try signing in again');
+        }
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * 2 ** Math.min(attempt, 5)));
+      }
+    },
+
+    putSession: (session) => put({ ...key.session(session.id), ...session }),
+    getSession: (sessionId) => get<Session>(key.session(sessionId)),
+    async revokeSession(sessionId, at) {
+      try {
+        await client.send(
+          new UpdateCommand({
+            TableName,
+            Key: key.session(sessionId),
+            UpdateExpression: 'SET revokedAt = if_not_exists(revokedAt, :at)',
+            ConditionExpression: 'attribute_exists(pk)',
+            ExpressionAttributeValues: { ':at': at.toISOString() },
+          }),
+        );
+      } catch (error) {
+        if (error instanceof ConditionalCheckFailedException) return;
+        unavailable(error);
+      }
+    },
+
+    recordAudit: (event) =>
+      put({
+        pk: `AUDIT#${event.tenantId}#${event.at.slice(0, 10)}`,
+        sk: `${event.at}#${randomUUID()}`,
+        ...event,
+        expiresAt: epochSeconds(new Date(event.at)) + auditRetentionSeconds,
+      }),
+  };
+}
+
+/**
+ * Creates the table as the CDK stack defines it, for `npm start` and the tests on DynamoDB Local.
+ * An existing table is left as it is.
+ */
+export async function ensureTable(client: DynamoDBDocumentClient, TableName: string): Promise<void> {
+  const { partitionKey, sortKey, byTenantIndex, byTenantPartitionKey, byTenantSortKey, timeToLive } = TABLE_KEYS;
+  try {
+    await client.send(
+      new CreateTableCommand({
+        TableName,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [partitionKey, sortKey, byTenantPartitionKey, byTenantSortKey].map((AttributeName) => ({ AttributeName, AttributeType: 'S' })),
+        KeySchema: [
+          { AttributeName: partitionKey, KeyType: 'HASH' },
+          { AttributeName: sortKey, KeyType: 'RANGE' },
+        ],
+        GlobalSecondaryIndexes: [
+          {
+            IndexName: byTenantIndex,
+            KeySchema: [
+              { AttributeName: byTenantPartitionKey, KeyType: 'HASH' },
+              { AttributeName: byTenantSortKey, KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'ALL' },
+          },
+        ],
+      }),
+    );
+    await client.send(new UpdateTimeToLiveCommand({ TableName, TimeToLiveSpecification: { AttributeName: timeToLive, Enabled: true } }));
+  } catch (error) {
+    if (!(error instanceof ResourceInUseException)) throw error;
+  }
+}

@@ -1,0 +1,31 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startDynamoDbLocal, type RunningDynamoDbLocal } from '../../local/dynamodb-local';
+import { createDocumentClient, ensureTable } from '../../functions/core/store';
+
+declare global {
+  var dynamoDbLocal: RunningDynamoDbLocal | undefined;
+}
+
+/**
+ * Starts Amazon's DynamoDB Local once for the whole run and creates the table; the tests reach it
+ * through the environment the handlers read in AWS. Java missing means a failed run, never a skip.
+ */
+export default async function globalSetup(): Promise<void> {
+  const dynamo = await startDynamoDbLocal();
+  globalThis.dynamoDbLocal = dynamo;
+  const tableName = 'sso-test';
+  const client = createDocumentClient({ endpoint: dynamo.endpoint });
+  await ensureTable(client, tableName);
+  client.destroy();
+  Object.assign(process.env, {
+    TABLE_NAME: tableName,
+    DYNAMODB_ENDPOINT: dynamo.endpoint,
+    PUBLIC_BASE_URL: 'https://sso.test',
+    SESSION_AUDIENCE: 'https://app.test',
+    LOCAL_SIGNING_KEY_FILE: join(mkdtempSync(join(tmpdir(), 'sso-test-')), 'signing-key.json'),
+    AWS_REGION: 'local',
+    POWERTOOLS_LOG_LEVEL: 'ERROR',
+  });
+}
