@@ -14,6 +14,13 @@ export interface Runtime {
   readonly secrets: Secrets;
   /** The current instant; tests freeze it to verify years-old IdP responses at their issue instant. */
   readonly clock: () => Date;
+  /** Writes one structured log line (audit events). */
+  readonly log: (entry: Readonly<Record<string, unknown>>) => void;
+}
+
+/** One JSON line on stdout, which Lambda and CloudWatch take as a structured log record. */
+export function logJsonLine(entry: Readonly<Record<string, unknown>>): void {
+  process.stdout.write(`${JSON.stringify({ timestamp: new Date().toISOString(), ...entry })}\n`);
 }
 
 /**
@@ -35,5 +42,5 @@ export async function runtimeFromEnvironment(env: Environment): Promise<Runtime>
   const secrets = env.SECRETS_PREFIX
     ? createSecretsManagerSecrets(new SecretsManagerClient({}), env.SECRETS_PREFIX)
     : createInMemorySecrets(env.LOCAL_SECRETS_FILE ? JSON.parse(await readFile(env.LOCAL_SECRETS_FILE, 'utf8')) : {});
-  return { config, store, signer, secrets, clock: () => new Date() };
+  return { config, store, signer, secrets, clock: () => new Date(), log: logJsonLine };
 }

@@ -50,3 +50,23 @@ describe('SAML login end to end', () => {
     expect(metadata.body).toContain(`Location="https://sso.test/saml/${connection.id}/acs"`);
   });
 });
+
+describe('audit', () => {
+  it('logs and stores an event for a created user, a login, and a refusal with its code', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const runtime = await testRuntime({ log: (entry) => lines.push({ ...entry }) });
+    const connection = await createSamlConnection(runtime, { allowIdpInitiated: true });
+    const saml = createSamlHandler(runtime);
+    const response = await issueSamlResponse(responseFor(connection, runtime));
+    expect((await postAcs(saml, connection.id, response)).statusCode).toBe(303);
+    expect((await postAcs(saml, connection.id, response)).statusCode).toBe(401);
+
+    expect(lines.map((l) => [l.type, l.code])).toEqual([
+      ['user.created', undefined],
+      ['login.succeeded', undefined],
+      ['login.refused', 'saml_replay'],
+    ]);
+    expect(lines.every((l) => l.tenantId === connection.tenantId && l.message === 'audit')).toBe(true);
+    expect(JSON.stringify(lines)).not.toContain(response.slice(0, 40));
+  });
+});

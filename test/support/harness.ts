@@ -31,7 +31,9 @@ export function testStore(): Store {
 }
 
 /** A runtime on DynamoDB Local with a local signing key and a clock the test controls. */
-export async function testRuntime(options: { now?: () => Date; secrets?: Record<string, string>; audience?: string } = {}): Promise<Runtime> {
+export async function testRuntime(
+  options: { now?: () => Date; secrets?: Record<string, string>; audience?: string; log?: Runtime['log'] } = {},
+): Promise<Runtime> {
   sharedSigner ??= generateLocalSigningKey().then(createLocalSigner);
   const config = loadConfig({ ...process.env, ...(options.audience ? { SESSION_AUDIENCE: options.audience } : {}) });
   return {
@@ -40,6 +42,7 @@ export async function testRuntime(options: { now?: () => Date; secrets?: Record<
     signer: await sharedSigner,
     secrets: createInMemorySecrets({ 'sp-encryption-key': keys.read('sp-encryption.key.pem'), ...options.secrets }),
     clock: options.now ?? (() => new Date()),
+    log: options.log ?? (() => undefined),
   };
 }
 

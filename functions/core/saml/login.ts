@@ -1,3 +1,4 @@
+import { audit } from '../audit';
 import { AppError, isAppError } from '../errors';
 import type { SamlConnection } from '../model';
 import { provisionUser } from '../provisioning';
@@ -56,6 +57,7 @@ export async function completeSamlLogin(
 ): Promise<{ token: string; expiresAt: number; returnTo: string }> {
   const connection = await findSamlConnection(runtime, connectionId);
   const now = runtime.clock();
+  const event = (type: string) => ({ tenantId: connection.tenantId, type, at: now.toISOString(), connectionId: connection.id });
   try {
     if (!form.samlResponse) throw new AppError('invalid_request', 'the form field SAMLResponse is missing');
     const returnTo = allowedReturnTo(form.relayState, connection.returnToAllowlist);
@@ -79,7 +81,7 @@ export async function completeSamlLogin(
       now,
     });
     const { user, created } = await provisionUser(runtime.store, connection, { subject: assertion.nameId, attributes: assertion.attributes }, now);
-    if (created) await audit(runtime, connection, 'user.created', { userId: user.id });
+    if (created) await audit(runtime, { ...event('user.created'), userId: user.id });
     const { token, claims } = await mintSession(
       {
         store: runtime.store,
@@ -92,30 +94,12 @@ export async function completeSamlLogin(
       user,
       connection,
     );
-    await audit(runtime, connection, 'login.succeeded', { userId: user.id, sessionId: claims.sid });
+    await audit(runtime, { ...event('login.succeeded'), userId: user.id, detail: { sessionId: claims.sid } });
     return { token, expiresAt: claims.exp, returnTo };
   } catch (error) {
     if (isAppError(error) && error.code !== 'service_unavailable') {
-      await audit(runtime, connection, 'login.refused', { code: error.code }).catch(() => undefined);
+      await audit(runtime, { ...event('login.refused'), code: error.code }).catch(() => undefined);
     }
     throw error;
   }
-}
-
-async function audit(
-  runtime: Runtime,
-  connection: SamlConnection,
-  type: string,
-  fields: { userId?: string; sessionId?: string; code?: string },
-): Promise<void> {
-  const { userId, code, ...detail } = fields;
-  await runtime.store.recordAudit({
-    tenantId: connection.tenantId,
-    type,
-    at: runtime.clock().toISOString(),
-    connectionId: connection.id,
-    ...(userId ? { userId } : {}),
-    ...(code ? { code } : {}),
-    ...(Object.keys(detail).length ? { detail } : {}),
-  });
 }

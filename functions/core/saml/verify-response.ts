@@ -117,7 +117,8 @@ export async function verifySamlResponse(samlResponse: string, checks: SamlCheck
   ) {
     throw new AppError('saml_invalid_signature', 'the signature does not cover the assertion');
   }
-  return readAssertion(assertion, attribute(response, 'InResponseTo'), checks);
+  // An unsigned Response's InResponseTo is anyone's to write: it may not make an IdP-initiated assertion look solicited.
+  return readAssertion(assertion, responseSignature ? attribute(response, 'InResponseTo') : undefined, checks);
 }
 
 function decodeSamlResponse(samlResponse: string): string {
