@@ -72,6 +72,13 @@ export function redirect(statusCode: 302 | 303, location: string, cookies: strin
   return { statusCode, headers: { location, 'cache-control': 'no-store' }, cookies, body: '' };
 }
 
+/** The `{connectionId}` of the path. @throws AppError `unknown_connection` when there is none. */
+export function pathConnectionId(event: HttpEvent): string {
+  const id = event.pathParameters?.connectionId;
+  if (!id) throw new AppError('unknown_connection', 'the path names no connection');
+  return id;
+}
+
 /** The request body as text. @throws AppError `payload_too_large` past the limit. */
 export function bodyText(event: HttpEvent, maxBytes: number): string {
   const raw = event.body ?? '';
@@ -95,6 +102,12 @@ export function sessionToken(event: HttpEvent): string | undefined {
   if (authorization?.toLowerCase().startsWith('bearer ')) return authorization.slice(7).trim();
   const cookie = (event.cookies ?? []).find((c) => c.startsWith(`${SESSION_COOKIE}=`));
   return cookie?.slice(SESSION_COOKIE.length + 1) || undefined;
+}
+
+/** The end of a successful login: 303 to the return target with the session cookie. */
+export function signedInRedirect(session: { token: string; expiresAt: number; returnTo: string }, now: Date, publicBaseUrl: string): HttpResult {
+  const maxAge = session.expiresAt - Math.floor(now.getTime() / 1000);
+  return redirect(303, session.returnTo, [sessionCookie(session.token, maxAge, publicBaseUrl)]);
 }
 
 /** The session cookie: HttpOnly, SameSite=Lax, Path=/, and Secure unless the service runs on plain-http localhost. */

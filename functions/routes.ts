@@ -3,7 +3,7 @@
  * builds the HTTP API from this table, and the local server routes with it, so the two agree.
  */
 
-export type RouteGroup = 'saml' | 'session';
+export type RouteGroup = 'saml' | 'oidc' | 'session';
 
 export interface Route {
   readonly method: 'GET' | 'POST';
@@ -20,11 +20,14 @@ export const ROUTES: readonly Route[] = [
   { method: 'GET', path: '/saml/{connectionId}/metadata', group: 'saml' },
   { method: 'GET', path: '/saml/{connectionId}/login', group: 'saml' },
   { method: 'POST', path: '/saml/{connectionId}/acs', group: 'saml' },
+  { method: 'GET', path: '/oidc/{connectionId}/login', group: 'oidc' },
+  { method: 'GET', path: '/oidc/{connectionId}/callback', group: 'oidc' },
 ];
 
 /** The Lambda entry file of each route group, relative to the repository root. */
 export const GROUP_ENTRIES: Readonly<Record<RouteGroup, string>> = {
   saml: 'functions/saml.ts',
+  oidc: 'functions/oidc.ts',
   session: 'functions/session.ts',
 };
 

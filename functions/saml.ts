@@ -1,13 +1,6 @@
-import { AppError } from './core/errors';
 import { runtimeFromEnvironment, type Runtime } from './core/runtime';
 import { completeSamlLogin, samlMetadata, startSamlLogin } from './core/saml/login';
-import { formFields, httpHandler, redirect, sessionCookie, type HttpEvent } from './http';
-
-function connectionId(event: HttpEvent): string {
-  const id = event.pathParameters?.connectionId;
-  if (!id) throw new AppError('unknown_connection', 'the path names no connection');
-  return id;
-}
+import { formFields, httpHandler, pathConnectionId, redirect, signedInRedirect } from './http';
 
 /** The SAML routes: SP metadata, SP-initiated login, and the ACS. */
 export function createSamlHandler(runtime: Runtime) {
@@ -15,20 +8,19 @@ export function createSamlHandler(runtime: Runtime) {
     'GET /saml/{connectionId}/metadata': async (event) => ({
       statusCode: 200,
       headers: { 'content-type': 'application/samlmetadata+xml; charset=utf-8' },
-      body: await samlMetadata(runtime, connectionId(event)),
+      body: await samlMetadata(runtime, pathConnectionId(event)),
     }),
 
     'GET /saml/{connectionId}/login': async (event) =>
-      redirect(302, await startSamlLogin(runtime, connectionId(event), event.queryStringParameters?.return_to)),
+      redirect(302, await startSamlLogin(runtime, pathConnectionId(event), event.queryStringParameters?.return_to)),
 
     'POST /saml/{connectionId}/acs': async (event) => {
       const form = formFields(event, runtime.config.maxBodyBytes);
-      const { token, expiresAt, returnTo } = await completeSamlLogin(runtime, connectionId(event), {
+      const session = await completeSamlLogin(runtime, pathConnectionId(event), {
         samlResponse: form.get('SAMLResponse') ?? undefined,
         relayState: form.get('RelayState') ?? undefined,
       });
-      const maxAge = expiresAt - Math.floor(runtime.clock().getTime() / 1000);
-      return redirect(303, returnTo, [sessionCookie(token, maxAge, runtime.config.publicBaseUrl)]);
+      return signedInRedirect(session, runtime.clock(), runtime.config.publicBaseUrl);
     },
   });
 }

@@ -1,17 +1,12 @@
 import type { Runtime } from './core/runtime';
 import { runtimeFromEnvironment } from './core/runtime';
 import { allowedReturnTo, checkSession, revokeSessionToken, SESSION_COOKIE } from './core/sessions';
+import { sessionContext } from './core/sign-in';
 import { httpHandler, json, redirect, sessionToken } from './http';
 
 /** Health, the JWKS, and the session routes a SaaS front end calls. */
 export function createSessionHandler(runtime: Runtime) {
-  const context = () => ({
-    store: runtime.store,
-    signer: runtime.signer,
-    issuer: runtime.config.sessionIssuer,
-    audience: runtime.config.sessionAudience,
-    now: runtime.clock(),
-  });
+  const context = () => sessionContext(runtime, runtime.clock());
   const clearedCookie = `${SESSION_COOKIE}=; HttpOnly${runtime.config.publicBaseUrl.startsWith('https://') ? '; Secure' : ''}; SameSite=Lax; Path=/; Max-Age=0`;
 
   return httpHandler({

@@ -200,7 +200,8 @@ export class SsoStack extends Stack {
     this.functions = functions;
 
     this.grantSessionFunction(functions.session);
-    this.grantSamlFunction(functions.saml);
+    this.grantLoginFunction(functions.saml);
+    this.grantLoginFunction(functions.oidc);
 
     const integrations = {} as Record<RouteGroup, HttpLambdaIntegration>;
     for (const group of ROUTE_GROUPS) {
@@ -228,8 +229,8 @@ export class SsoStack extends Stack {
     this.acknowledgeTableIndexes(fn);
   }
 
-  /** Verifies SAML responses, provisions users and mints sessions. */
-  private grantSamlFunction(fn: SsoFunction): void {
+  /** Verifies SAML responses or OIDC callbacks, provisions users, mints sessions and reads connection secrets. */
+  private grantLoginFunction(fn: SsoFunction): void {
     this.table.grantReadWriteData(fn);
     this.signingKey.grant(fn, 'kms:Sign', 'kms:GetPublicKey');
     this.acknowledgeTableIndexes(fn);

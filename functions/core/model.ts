@@ -19,12 +19,28 @@ export interface AttributeMapping {
   readonly required: readonly string[];
 }
 
-export interface SamlConnection {
+/** What every connection has, whatever its protocol. */
+interface ConnectionBase {
   readonly id: string;
   readonly tenantId: string;
-  readonly protocol: 'saml';
   readonly enabled: boolean;
   readonly displayName?: string;
+  readonly attributeMapping: AttributeMapping;
+  readonly defaultRoles: readonly string[];
+  /** URL prefixes that `return_to` and `RelayState` may point into. */
+  readonly returnToAllowlist: readonly string[];
+  /**
+   * Whether a new identity may join the tenant's existing user of the same email. Only ever when
+   * the IdP vouches for the email (OIDC: `email_verified`, Entra `xms_edov`) and its domain is one
+   * of `allowedEmailDomains`.
+   */
+  readonly linkByEmail?: boolean;
+  /** The email domains this IdP may vouch for when linking by email. */
+  readonly allowedEmailDomains?: readonly string[];
+}
+
+export interface SamlConnection extends ConnectionBase {
+  readonly protocol: 'saml';
   readonly idpEntityId: string;
   readonly idpSsoUrl: string;
   /** PEM certificates; several during a rotation. */
@@ -41,13 +57,27 @@ export interface SamlConnection {
   readonly spDecryptionKeySecret?: string;
   /** The SP certificate published in metadata for encryption. */
   readonly spEncryptionCertificate?: string;
-  readonly attributeMapping: AttributeMapping;
-  readonly defaultRoles: readonly string[];
-  /** URL prefixes that `return_to` and `RelayState` may point into. */
-  readonly returnToAllowlist: readonly string[];
 }
 
-export type Connection = SamlConnection;
+export interface OidcConnection extends ConnectionBase {
+  readonly protocol: 'oidc';
+  /** The issuer URL; discovery reads `<issuer>/.well-known/openid-configuration`. */
+  readonly issuer: string;
+  readonly clientId: string;
+  readonly tokenEndpointAuthMethod: 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
+  /** The name of the secret that holds the client secret, or for private_key_jwt the private JWK (JSON). */
+  readonly clientSecretName: string;
+  /** @default ['openid', 'email', 'profile'] */
+  readonly scopes?: readonly string[];
+  /** The ID token algorithms accepted. @default ['RS256'] */
+  readonly idTokenSigningAlgorithms?: readonly string[];
+  /** Entra ID multi-tenant apps (issuer `…/{tenantid}/v2.0`): the directory ids (`tid`) that may sign in. */
+  readonly allowedEntraTenants?: readonly string[];
+  /** Leeway for `exp` and `iat`, in seconds. @default 60 */
+  readonly clockToleranceSeconds?: number;
+}
+
+export type Connection = SamlConnection | OidcConnection;
 
 export interface User {
   readonly id: string;

@@ -7,6 +7,8 @@ import type { Store } from './store';
 export interface AssertedIdentity {
   readonly subject: string;
   readonly attributes: Readonly<Record<string, readonly string[]>>;
+  /** Whether the IdP vouches that the subject owns the email it sent. */
+  readonly emailVerified: boolean;
 }
 
 /** App attributes after mapping: email and name have a place on the user, the rest are kept as attributes. */
@@ -31,8 +33,8 @@ export const DEFAULT_ATTRIBUTE_MAPPING: AttributeMapping = {
       'urn:oid:0.9.2342.19200300.100.1.3',
       NAME_ID,
     ],
-    givenName: ['givenName', 'firstName', 'FirstName', 'first_name', 'firstname', 'User.FirstName', 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname', 'urn:oid:2.5.4.42'],
-    familyName: ['sn', 'surname', 'lastName', 'LastName', 'last_name', 'lastname', 'User.LastName', 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname', 'urn:oid:2.5.4.4'],
+    givenName: ['given_name', 'givenName', 'firstName', 'FirstName', 'first_name', 'firstname', 'User.FirstName', 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname', 'urn:oid:2.5.4.42'],
+    familyName: ['family_name', 'sn', 'surname', 'lastName', 'LastName', 'last_name', 'lastname', 'User.LastName', 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname', 'urn:oid:2.5.4.4'],
     name: ['name', 'displayName', 'cn', 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name', 'http://schemas.microsoft.com/identity/claims/displayname', 'urn:oid:2.16.840.1.113730.3.1.241'],
     groups: ['groups', 'group', 'memberOf', 'http://schemas.microsoft.com/ws/2008/06/identity/claims/groups', 'http://schemas.xmlsoap.org/claims/Group'],
   },
@@ -84,8 +86,19 @@ export function mapAttributes(mapping: AttributeMapping, identity: AssertedIdent
 }
 
 /**
- * Finds the user an IdP vouches for by its identity link (connection + subject), or creates it
- * just in time. Creation is race-free: concurrent first logins of one identity yield one user.
+ * Whether a new identity may join the tenant's existing user of its email: only when the
+ * connection allows linking, the IdP vouches for the email, and the email's domain is one the
+ * IdP may vouch for. Anything else would let an IdP take over accounts it does not own.
+ */
+export function mayLinkByEmail(connection: Connection, email: string, emailVerified: boolean): boolean {
+  const domain = email.slice(email.lastIndexOf('@') + 1);
+  return connection.linkByEmail === true && emailVerified && (connection.allowedEmailDomains ?? []).map(normalizeEmail).includes(domain);
+}
+
+/**
+ * Finds the user an IdP vouches for by its identity link (connection + subject); else, where
+ * `mayLinkByEmail` allows, links the identity to the tenant's user of that email; else creates the
+ * user just in time. Creation is race-free: concurrent first logins of one identity yield one user.
  *
  * @throws AppError `missing_required_attribute`, `user_deactivated`, `seat_limit_reached`,
  *   `email_in_use`, `service_unavailable`.
@@ -95,11 +108,15 @@ export async function provisionUser(
   connection: Connection,
   identity: AssertedIdentity,
   now: Date,
-): Promise<{ user: User; created: boolean }> {
+): Promise<{ user: User; created: boolean; linked: boolean }> {
   const profile = mapAttributes(connection.attributeMapping, identity);
   const link = { connectionId: connection.id, subject: identity.subject };
   const existing = await store.findUserByLink(link);
-  if (existing) return { user: activeUser(existing), created: false };
+  if (existing) return { user: activeUser(existing), created: false, linked: false };
+  if (profile.email && mayLinkByEmail(connection, profile.email, identity.emailVerified)) {
+    const holder = await store.findUserByEmail(connection.tenantId, profile.email);
+    if (holder) return { user: activeUser(await store.linkIdentity(activeUser(holder), link)), created: false, linked: true };
+  }
   const candidate: User = {
     id: randomUUID(),
     tenantId: connection.tenantId,
@@ -110,7 +127,7 @@ export async function provisionUser(
     updatedAt: now.toISOString(),
   };
   const user = await store.createUser(candidate, link);
-  return { user: activeUser(user), created: user.id === candidate.id };
+  return { user: activeUser(user), created: user.id === candidate.id, linked: false };
 }
 
 function activeUser(user: User): User {

@@ -9,6 +9,7 @@ import {
   type CancellationReason,
 } from '@aws-sdk/client-dynamodb';
 import {
+  DeleteCommand,
   DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -46,7 +47,21 @@ export interface Store {
     inResponseTo: string | undefined;
     now: Date;
   }): Promise<void>;
+  /** Remembers an OIDC login in flight under its `state`, once-only, until `expiresAt`. */
+  recordPendingLogin(login: PendingLogin): Promise<void>;
+  /**
+   * Takes the pending login of a `state` with a conditional delete, so a state works once.
+   * Throws `oidc_state_mismatch` for an unknown, used or expired state, or one of another connection.
+   */
+  consumePendingLogin(state: string, connectionId: string, now: Date): Promise<PendingLogin>;
   findUserByLink(link: IdentityLink): Promise<User | undefined>;
+  /** The tenant's user holding this normalized email, if any. */
+  findUserByEmail(tenantId: string, email: string): Promise<User | undefined>;
+  /**
+   * Links another identity to an existing user. If a racing login linked it first, the user it
+   * was linked to is returned.
+   */
+  linkIdentity(user: User, link: IdentityLink): Promise<User>;
   getUser(userId: string): Promise<User | undefined>;
   /**
    * Creates a user with its email key, identity link and seat in one transaction. However many
@@ -60,6 +75,17 @@ export interface Store {
   /** Marks a session revoked; revoking an unknown or revoked session is not an error. */
   revokeSession(sessionId: string, at: Date): Promise<void>;
   recordAudit(event: AuditEvent): Promise<void>;
+}
+
+/** An OIDC login between the redirect to the provider and the callback. */
+export interface PendingLogin {
+  readonly state: string;
+  readonly connectionId: string;
+  readonly nonce: string;
+  readonly codeVerifier: string;
+  readonly returnTo: string;
+  /** Epoch seconds. */
+  readonly expiresAt: number;
 }
 
 export interface StoreOptions {
@@ -88,6 +114,7 @@ const key = {
   email: (tenantId: string, email: string) => ({ pk: `EMAIL#${tenantId}#${email}`, sk: 'EMAIL' }),
   link: (link: IdentityLink) => ({ pk: `LINK#${link.connectionId}#${link.subject}`, sk: 'LINK' }),
   session: (id: string) => ({ pk: `SESSION#${id}`, sk: 'SESSION' }),
+  pendingLogin: (state: string) => ({ pk: `OIDCSTATE#${state}`, sk: 'OIDCSTATE' }),
   authnRequest: (connectionId: string, requestId: string) => ({ pk: `AUTHNREQUEST#${connectionId}#${requestId}`, sk: 'AUTHNREQUEST' }),
   assertion: (connectionId: string, assertionId: string) => ({ pk: `ASSERTION#${connectionId}#${assertionId}`, sk: 'ASSERTION' }),
 };
@@ -216,7 +243,50 @@ export function createStore(options: StoreOptions): Store {
       throw new AppError('service_unavailable', 'the assertion could not be recorded; try signing in again');
     },
 
+    recordPendingLogin: (login) => put({ ...key.pendingLogin(login.state), ...login }),
+
+    async consumePendingLogin(state, connectionId, now) {
+      try {
+        const { Attributes } = await client.send(
+          new DeleteCommand({
+            TableName,
+            Key: key.pendingLogin(state),
+            ConditionExpression: 'attribute_exists(pk) AND connectionId = :connection AND expiresAt >= :now',
+            ExpressionAttributeValues: { ':connection': connectionId, ':now': epochSeconds(now) },
+            ReturnValues: 'ALL_OLD',
+          }),
+        );
+        return record<PendingLogin>(Attributes)!;
+      } catch (error) {
+        if (error instanceof ConditionalCheckFailedException) {
+          throw new AppError('oidc_state_mismatch', 'this sign-in link is unknown, expired or used already; start again');
+        }
+        return unavailable(error);
+      }
+    },
+
     findUserByLink,
+    async findUserByEmail(tenantId, email) {
+      const found = await get<{ userId: string }>(key.email(tenantId, email));
+      return found ? get<User>(key.user(found.userId)) : undefined;
+    },
+    async linkIdentity(user, link) {
+      try {
+        await client.send(
+          new PutCommand({
+            TableName,
+            Item: { ...key.link(link), userId: user.id, tenantId: user.tenantId },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          }),
+        );
+        return user;
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException)) return unavailable(error);
+        const winner = await findUserByLink(link);
+        if (!winner) throw new AppError('service_unavailable', 'the account could not be linked; try signing in again');
+        return winner;
+      }
+    },
     getUser: (userId) => get<User>(key.user(userId)),
 
     async createUser(user, link) {

@@ -1,9 +1,8 @@
-import { audit } from '../audit';
-import { AppError, isAppError } from '../errors';
+import { AppError } from '../errors';
 import type { SamlConnection } from '../model';
-import { provisionUser } from '../provisioning';
 import type { Runtime } from '../runtime';
-import { allowedReturnTo, mintSession } from '../sessions';
+import { allowedReturnTo } from '../sessions';
+import { auditRefusal, signIn } from '../sign-in';
 import { createAuthnRequest, spEndpoints, spMetadata } from './service-provider';
 import { verifySamlResponse } from './verify-response';
 
@@ -57,8 +56,7 @@ export async function completeSamlLogin(
 ): Promise<{ token: string; expiresAt: number; returnTo: string }> {
   const connection = await findSamlConnection(runtime, connectionId);
   const now = runtime.clock();
-  const event = (type: string) => ({ tenantId: connection.tenantId, type, at: now.toISOString(), connectionId: connection.id });
-  try {
+  return auditRefusal(runtime, connection, now, async () => {
     if (!form.samlResponse) throw new AppError('invalid_request', 'the form field SAMLResponse is missing');
     const returnTo = allowedReturnTo(form.relayState, connection.returnToAllowlist);
     const assertion = await verifySamlResponse(form.samlResponse, {
@@ -80,26 +78,8 @@ export async function completeSamlLogin(
       inResponseTo: assertion.inResponseTo,
       now,
     });
-    const { user, created } = await provisionUser(runtime.store, connection, { subject: assertion.nameId, attributes: assertion.attributes }, now);
-    if (created) await audit(runtime, { ...event('user.created'), userId: user.id });
-    const { token, claims } = await mintSession(
-      {
-        store: runtime.store,
-        signer: runtime.signer,
-        issuer: runtime.config.sessionIssuer,
-        audience: runtime.config.sessionAudience,
-        ttlSeconds: runtime.config.sessionTtlSeconds,
-        now,
-      },
-      user,
-      connection,
-    );
-    await audit(runtime, { ...event('login.succeeded'), userId: user.id, detail: { sessionId: claims.sid } });
-    return { token, expiresAt: claims.exp, returnTo };
-  } catch (error) {
-    if (isAppError(error) && error.code !== 'service_unavailable') {
-      await audit(runtime, { ...event('login.refused'), code: error.code }).catch(() => undefined);
-    }
-    throw error;
-  }
+    // A SAML IdP vouches for the emails it asserts; allowedEmailDomains bounds which it may link.
+    const session = await signIn(runtime, connection, { subject: assertion.nameId, attributes: assertion.attributes, emailVerified: true }, now);
+    return { ...session, returnTo };
+  });
 }

@@ -290,11 +290,11 @@ function readAssertion(assertion: Element, responseInResponseTo: string | undefi
     sessionIndex: attribute(authnStatement, 'SessionIndex'),
     inResponseTo: assertionInResponseTo ?? responseInResponseTo,
     attributes: readAttributes(assertion),
-    replayableUntil: new Date(Math.max(...horizons, now) + skew),
+    replayableUntil: new Date(Math.max(...horizons) + skew),
   };
 }
 
-function confirmBearer(subject: Element, checks: SamlChecks): { data: Element; notOnOrAfter: Date | undefined } {
+function confirmBearer(subject: Element, checks: SamlChecks): { data: Element; notOnOrAfter: Date } {
   const now = checks.now.getTime();
   const skew = checks.clockSkewSeconds * 1000;
   const bearers = childElements(subject, NS.assertion, 'SubjectConfirmation')
@@ -312,7 +312,9 @@ function confirmBearer(subject: Element, checks: SamlChecks): { data: Element; n
   let expired: Date | undefined;
   for (const data of forUs) {
     const notOnOrAfter = instant(attribute(data, 'NotOnOrAfter'), 'SubjectConfirmationData NotOnOrAfter');
-    if (notOnOrAfter && now - skew >= notOnOrAfter.getTime()) {
+    // The bearer profile requires this bound; without it the replay cache could never let the id go.
+    if (!notOnOrAfter) throw new AppError('invalid_request', 'the bearer subject confirmation has no NotOnOrAfter');
+    if (now - skew >= notOnOrAfter.getTime()) {
       expired = notOnOrAfter;
       continue;
     }

@@ -1,0 +1,98 @@
+import { randomNonce, randomPKCECodeVerifier, randomState } from 'openid-client';
+import { AppError } from '../errors';
+import type { OidcConnection } from '../model';
+import type { Runtime } from '../runtime';
+import { allowedReturnTo } from '../sessions';
+import { auditRefusal, signIn } from '../sign-in';
+import { authorizationUrl, redeemCallback, relyingParty } from './relying-party';
+
+/** How long a login may take at the provider before its state is forgotten. */
+const PENDING_LOGIN_TTL_SECONDS = 10 * 60;
+
+/** @throws AppError `unknown_connection`. */
+export async function findOidcConnection(runtime: Runtime, connectionId: string): Promise<OidcConnection> {
+  const connection = await runtime.store.getConnection(connectionId);
+  if (!connection || !connection.enabled || connection.protocol !== 'oidc') {
+    throw new AppError('unknown_connection', `there is no enabled OIDC connection "${connectionId}"`);
+  }
+  return connection;
+}
+
+function redirectUri(runtime: Runtime, connection: OidcConnection): string {
+  return `${runtime.config.publicBaseUrl}/oidc/${encodeURIComponent(connection.id)}/callback`;
+}
+
+/**
+ * Starts a login: checks `return_to`, stores `state`, `nonce` and the PKCE verifier once-only
+ * with a TTL, and returns the provider's authorization URL.
+ *
+ * @throws AppError `unknown_connection`, `forbidden_return_to`, `service_unavailable`.
+ */
+export async function startOidcLogin(runtime: Runtime, connectionId: string, returnTo: string | undefined): Promise<string> {
+  const connection = await findOidcConnection(runtime, connectionId);
+  const target = allowedReturnTo(returnTo, connection.returnToAllowlist);
+  const config = await relyingParty(connection, runtime.secrets);
+  const pending = { state: randomState(), nonce: randomNonce(), codeVerifier: randomPKCECodeVerifier() };
+  await runtime.store.recordPendingLogin({
+    ...pending,
+    connectionId: connection.id,
+    returnTo: target,
+    expiresAt: Math.floor(runtime.clock().getTime() / 1000) + PENDING_LOGIN_TTL_SECONDS,
+  });
+  return authorizationUrl(config, connection, { ...pending, redirectUri: redirectUri(runtime, connection) });
+}
+
+/** OIDC claims as the attribute lists the provisioning core maps: strings stay, arrays of strings spread. */
+function claimsAsAttributes(claims: Readonly<Record<string, unknown>>): Record<string, string[]> {
+  const attributes: Record<string, string[]> = {};
+  for (const [name, value] of Object.entries(claims)) {
+    const values = (Array.isArray(value) ? value : [value]).filter((v) => ['string', 'number', 'boolean'].includes(typeof v)).map(String);
+    if (values.length) attributes[name] = values;
+  }
+  return attributes;
+}
+
+/**
+ * Completes a login at the callback: a provider `error=` is `oidc_idp_error`; the state is
+ * consumed with a conditional delete; the code is redeemed and the ID token verified in full;
+ * the user is found or created and a session minted. Every outcome is audited.
+ *
+ * @throws AppError `oidc_idp_error`, `oidc_state_mismatch`, `oidc_invalid_id_token`,
+ *   `oidc_nonce_mismatch`, `unknown_connection`, and the codes of `provisionUser`.
+ */
+export async function completeOidcLogin(runtime: Runtime, connectionId: string, callbackUrl: URL): Promise<{ token: string; expiresAt: number; returnTo: string }> {
+  const connection = await findOidcConnection(runtime, connectionId);
+  const now = runtime.clock();
+  return auditRefusal(runtime, connection, now, async () => {
+    const params = callbackUrl.searchParams;
+    const state = params.get('state');
+    if (params.has('error')) {
+      // The state is spent either way, so an error response cannot be replayed into a success later.
+      if (state) await runtime.store.consumePendingLogin(state, connection.id, now).catch(() => undefined);
+      const description = params.get('error_description');
+      throw new AppError('oidc_idp_error', `the identity provider answered ${params.get('error')}${description ? `: ${description}` : ''}`);
+    }
+    if (!state) throw new AppError('oidc_state_mismatch', 'the callback carries no state');
+    const pending = await runtime.store.consumePendingLogin(state, connection.id, now);
+    const config = await relyingParty(connection, runtime.secrets);
+    const { sources, required } = connection.attributeMapping;
+    const login = await redeemCallback(
+      config,
+      connection,
+      { url: callbackUrl, state, nonce: pending.nonce, codeVerifier: pending.codeVerifier, now },
+      (claims) => claims.email === undefined || required.some((attribute) => !sources[attribute]?.some((source) => claims[source] !== undefined)),
+    );
+    const session = await signIn(
+      runtime,
+      connection,
+      {
+        subject: login.subject,
+        attributes: claimsAsAttributes(login.claims),
+        // Entra ID marks a verified email with xms_edov rather than email_verified.
+        emailVerified: login.claims.email_verified === true || login.claims.xms_edov === true,
+      },
+      now,
+    );
+    return { ...session, returnTo: pending.returnTo };
+  });
+}

@@ -1,0 +1,196 @@
+import * as client from 'openid-client';
+import { createRemoteJWKSet, errors as joseErrors, importJWK, jwtVerify, type JWK } from 'jose';
+import { AppError } from '../errors';
+import type { OidcConnection } from '../model';
+import type { Secrets } from '../secrets';
+
+/** The ID token's claims and, where the mapping needed more, the userinfo claims, already checked. */
+export interface VerifiedOidcLogin {
+  readonly subject: string;
+  readonly claims: Readonly<Record<string, unknown>>;
+}
+
+const ASYMMETRIC = /^(RS|PS|ES)(256|384|512)$|^EdDSA$|^Ed25519$/;
+
+const configurations = new Map<string, Promise<client.Configuration>>();
+const keySets = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
+
+/** How often an unknown `kid` may trigger a JWKS refetch. @default 30 s (jose's default) */
+let jwksCooldownMs = 30_000;
+
+/** For tests: a shorter JWKS refresh cooldown, and a clean per-container cache. */
+export function resetOidcCaches(options: { jwksCooldownMs?: number } = {}): void {
+  configurations.clear();
+  keySets.clear();
+  jwksCooldownMs = options.jwksCooldownMs ?? 30_000;
+}
+
+function isLoopback(url: URL): boolean {
+  return url.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+}
+
+/** The algorithms a connection accepts for ID tokens: never `none`, never HMAC (which a public key could key). */
+export function idTokenAlgorithms(connection: OidcConnection): string[] {
+  const algorithms = [...(connection.idTokenSigningAlgorithms ?? ['RS256'])];
+  const refused = algorithms.filter((alg) => !ASYMMETRIC.test(alg));
+  if (refused.length || algorithms.length === 0) {
+    throw new Error(`Configuration error: connection ${connection.id} allows ID token algorithms ${refused.join(', ') || '(none)'}; only asymmetric ones are accepted`);
+  }
+  return algorithms;
+}
+
+async function clientAuthentication(connection: OidcConnection, secrets: Secrets): Promise<client.ClientAuth> {
+  const secret = await secrets.read(connection.clientSecretName);
+  switch (connection.tokenEndpointAuthMethod) {
+    case 'client_secret_basic':
+      return client.ClientSecretBasic(secret);
+    case 'client_secret_post':
+      return client.ClientSecretPost(secret);
+    case 'private_key_jwt': {
+      const jwk = JSON.parse(secret) as JWK;
+      const key = await importJWK(jwk, jwk.alg ?? 'RS256');
+      if (key instanceof Uint8Array) throw new Error(`Configuration error: the private_key_jwt key of ${connection.id} is not a private key`);
+      return client.PrivateKeyJwt({ key, ...(jwk.kid ? { kid: jwk.kid } : {}) });
+    }
+  }
+}
+
+/**
+ * The connection's relying-party configuration: discovery (cached per warm container; a failure
+ * is not cached) with its client authentication.
+ *
+ * @throws AppError `service_unavailable` when discovery fails.
+ */
+export function relyingParty(connection: OidcConnection, secrets: Secrets): Promise<client.Configuration> {
+  const cacheKey = JSON.stringify([connection.id, connection.issuer, connection.clientId, connection.tokenEndpointAuthMethod, connection.clientSecretName]);
+  const cached = configurations.get(cacheKey);
+  if (cached) return cached;
+  const issuer = new URL(connection.issuer);
+  const configuration = (async () => {
+    const auth = await clientAuthentication(connection, secrets);
+    try {
+      const metadata: Partial<client.ClientMetadata> = {
+        id_token_signed_response_alg: idTokenAlgorithms(connection)[0]!,
+        [client.clockTolerance]: connection.clockToleranceSeconds ?? 60,
+      };
+      return await client.discovery(issuer, connection.clientId, metadata, auth, {
+        // Plain http only for a provider on this machine (tests, `npm start`); anything else must be https.
+        execute: isLoopback(issuer) ? [client.allowInsecureRequests] : [],
+        timeout: 5,
+      });
+    } catch (error) {
+      throw new AppError('service_unavailable', `the identity provider's discovery document could not be read`, { cause: error });
+    }
+  })();
+  configurations.set(cacheKey, configuration);
+  configuration.catch(() => configurations.delete(cacheKey));
+  return configuration;
+}
+
+/** The authorization URL of a login: code flow with PKCE S256, state and nonce. */
+export async function authorizationUrl(
+  config: client.Configuration,
+  connection: OidcConnection,
+  request: { redirectUri: string; state: string; nonce: string; codeVerifier: string },
+): Promise<string> {
+  return client
+    .buildAuthorizationUrl(config, {
+      redirect_uri: request.redirectUri,
+      scope: (connection.scopes ?? ['openid', 'email', 'profile']).join(' '),
+      state: request.state,
+      nonce: request.nonce,
+      code_challenge: await client.calculatePKCECodeChallenge(request.codeVerifier),
+      code_challenge_method: 'S256',
+    })
+    .toString();
+}
+
+function keySet(jwksUri: string): ReturnType<typeof createRemoteJWKSet> {
+  let set = keySets.get(jwksUri);
+  if (!set) {
+    set = createRemoteJWKSet(new URL(jwksUri), { cooldownDuration: jwksCooldownMs, timeoutDuration: 5000 });
+    keySets.set(jwksUri, set);
+  }
+  return set;
+}
+
+/**
+ * For Entra ID multi-tenant apps, whose discovery issuer is the template
+ * `https://login.microsoftonline.com/{tenantid}/v2.0`: openid-client substitutes the token's `tid`
+ * before comparing `iss`, so the tenant itself must be one the connection allows.
+ *
+ * @throws AppError `oidc_invalid_id_token` for a tenant that is not allowed.
+ */
+export function checkEntraTenant(metadataIssuer: string, claims: Readonly<Record<string, unknown>>, allowedTenants: readonly string[] | undefined): void {
+  if (!metadataIssuer.includes('{tenantid}')) return;
+  const tid = typeof claims.tid === 'string' ? claims.tid : undefined;
+  if (!tid || !allowedTenants?.includes(tid) || claims.iss !== metadataIssuer.replace('{tenantid}', tid)) {
+    throw new AppError('oidc_invalid_id_token', `the ID token comes from a directory (${tid ?? 'none'}) this connection does not allow`);
+  }
+}
+
+function translate(error: unknown): never {
+  if (error instanceof AppError) throw error;
+  if (error instanceof client.AuthorizationResponseError || error instanceof client.ResponseBodyError) {
+    const description = error.error_description ? `: ${error.error_description}` : '';
+    throw new AppError('oidc_idp_error', `the identity provider answered ${error.error}${description}`, { cause: error });
+  }
+  if (error instanceof joseErrors.JWKSTimeout || (error instanceof TypeError && !(error instanceof client.ClientError))) {
+    throw new AppError('service_unavailable', 'the identity provider could not be reached', { cause: error });
+  }
+  if (error instanceof joseErrors.JOSEError) {
+    throw new AppError('oidc_invalid_id_token', `the ID token's signature does not verify (${error.code})`, { cause: error });
+  }
+  if (error instanceof client.ClientError) {
+    // openid-client wraps oauth4webapi's error, whose own cause names the claim that failed.
+    const inner = error.cause instanceof Error ? error.cause : undefined;
+    const claim = (inner?.cause as { claim?: unknown } | undefined)?.claim;
+    if (claim === 'nonce') throw new AppError('oidc_nonce_mismatch', 'the ID token answers another sign-in', { cause: error });
+    throw new AppError('oidc_invalid_id_token', inner?.message ?? error.message, { cause: error });
+  }
+  throw error;
+}
+
+/**
+ * Redeems the authorization code of a callback and verifies the ID token in full: openid-client
+ * checks the response's `state` and RFC 9207 `iss`, exchanges the code with the PKCE verifier,
+ * and checks `iss`, `aud`, `azp`, `exp`, `iat` and `nonce`; the signature is then verified here
+ * against the provider's JWKS with jose (openid-client trusts the TLS channel instead), with the
+ * connection's asymmetric algorithms only. Userinfo is fetched when `needsUserinfo` says the ID
+ * token lacks claims, and its `sub` must match.
+ *
+ * @throws AppError `oidc_idp_error`, `oidc_invalid_id_token`, `oidc_nonce_mismatch`, `service_unavailable`.
+ */
+export async function redeemCallback(
+  config: client.Configuration,
+  connection: OidcConnection,
+  callback: { url: URL; state: string; nonce: string; codeVerifier: string; now: Date },
+  needsUserinfo: (claims: Readonly<Record<string, unknown>>) => boolean,
+): Promise<VerifiedOidcLogin> {
+  try {
+    const tokens = await client.authorizationCodeGrant(config, callback.url, {
+      pkceCodeVerifier: callback.codeVerifier,
+      expectedState: callback.state,
+      expectedNonce: callback.nonce,
+      idTokenExpected: true,
+    });
+    const server = config.serverMetadata();
+    if (!server.jwks_uri) throw new AppError('oidc_invalid_id_token', 'the provider publishes no JWKS to verify the ID token with');
+    await jwtVerify(tokens.id_token!, keySet(server.jwks_uri), {
+      algorithms: idTokenAlgorithms(connection),
+      currentDate: callback.now,
+      clockTolerance: connection.clockToleranceSeconds ?? 60,
+    });
+    const claims = tokens.claims()!;
+    // openid-client and jose leave a future iat alone; a token from the future is not one to trust.
+    if (claims.iat > Math.floor(callback.now.getTime() / 1000) + (connection.clockToleranceSeconds ?? 60)) {
+      throw new AppError('oidc_invalid_id_token', 'the ID token was issued in the future');
+    }
+    checkEntraTenant(server.issuer, claims, connection.allowedEntraTenants);
+    if (!needsUserinfo(claims) || !server.userinfo_endpoint) return { subject: claims.sub, claims };
+    const userinfo = await client.fetchUserInfo(config, tokens.access_token, claims.sub);
+    return { subject: claims.sub, claims: { ...userinfo, ...claims } };
+  } catch (error) {
+    return translate(error);
+  }
+}
