@@ -4,7 +4,7 @@
  * .local/, so users survive a restart), with a local signing key, a demo tenant and a built-in
  * development SAML IdP.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { DEFAULT_ATTRIBUTE_MAPPING } from '../functions/core/provisioning';
@@ -12,6 +12,7 @@ import { createDocumentClient, createStore, ensureTable } from '../functions/cor
 import { GROUP_ENTRIES, ROUTES, type RouteGroup } from '../functions/routes';
 import { toApiGatewayEvent } from '../local/api-gateway-event';
 import { createDevSamlIdp } from '../local/dev-saml-idp';
+import { startDevOidcProvider } from '../local/dev-oidc-provider';
 import { startDynamoDbLocal } from '../local/dynamodb-local';
 
 const PORT = Number(process.env.PORT ?? 3000);
@@ -19,13 +20,20 @@ const BASE_URL = `http://localhost:${PORT}`;
 const DATA = new URL('../.local/', import.meta.url);
 const TABLE_NAME = 'sso-local';
 const DEMO_CONNECTION = 'demo-saml';
+const DEMO_OIDC_CONNECTION = 'demo-oidc';
+const OIDC_PROVIDER_PORT = Number(process.env.OIDC_PROVIDER_PORT ?? PORT + 1);
 
 mkdirSync(new URL('dynamodb/', DATA), { recursive: true });
 const dynamo = await startDynamoDbLocal({ path: new URL('dynamodb/', DATA).pathname });
 const client = createDocumentClient({ endpoint: dynamo.endpoint });
 await ensureTable(client, TABLE_NAME);
 
+const devOidc = await startDevOidcProvider({ port: OIDC_PROVIDER_PORT, redirectUris: [`${BASE_URL}/oidc/${DEMO_OIDC_CONNECTION}/callback`] });
+const secretsFile = new URL('secrets.json', DATA);
+writeFileSync(secretsFile, JSON.stringify({ 'demo-oidc-client-secret': devOidc.clientSecret }), { mode: 0o600 });
+
 Object.assign(process.env, {
+  LOCAL_SECRETS_FILE: secretsFile.pathname,
   TABLE_NAME,
   DYNAMODB_ENDPOINT: dynamo.endpoint,
   PUBLIC_BASE_URL: BASE_URL,
@@ -60,6 +68,22 @@ await store.putConnection({
   returnToAllowlist: [`${BASE_URL}/`],
 });
 
+await store.putConnection({
+  id: DEMO_OIDC_CONNECTION,
+  tenantId: 'demo',
+  protocol: 'oidc',
+  enabled: true,
+  displayName: 'Development OpenID Provider',
+  issuer: devOidc.issuer,
+  clientId: devOidc.clientId,
+  tokenEndpointAuthMethod: 'client_secret_basic',
+  clientSecretName: 'demo-oidc-client-secret',
+  scopes: ['openid', 'email', 'profile', 'groups'],
+  attributeMapping: DEFAULT_ATTRIBUTE_MAPPING,
+  defaultRoles: ['member'],
+  returnToAllowlist: [`${BASE_URL}/`],
+});
+
 type LambdaHandler = (event: unknown, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 const handlers = Object.fromEntries(
   await Promise.all(
@@ -74,6 +98,7 @@ const HOME = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>
 <style>body{font:16px system-ui;max-width:40rem;margin:3rem auto}pre{background:#f4f4f4;padding:1rem;overflow:auto}</style></head>
 <body><h1>SSO callback service, locally</h1>
 <p><a href="/saml/${DEMO_CONNECTION}/login?return_to=${encodeURIComponent(`${BASE_URL}/`)}">Sign in with the development SAML IdP</a>
+ · <a href="/oidc/${DEMO_OIDC_CONNECTION}/login?return_to=${encodeURIComponent(`${BASE_URL}/`)}">Sign in with the development OpenID Provider</a>
  · <a href="/saml/${DEMO_CONNECTION}/metadata">SP metadata</a> · <a href="/.well-known/jwks.json">JWKS</a></p>
 <h2>GET /session</h2><pre id="session">…</pre><form method="post" action="/session/logout?return_to=${encodeURIComponent(`${BASE_URL}/`)}"><button>Log out</button></form>
 <script>fetch('/session').then(async r => { document.getElementById('session').textContent = r.status + '\\n' + JSON.stringify(await r.json(), null, 2); });</script>
@@ -117,6 +142,8 @@ SSO callback service running on ${BASE_URL} (DynamoDB Local at ${dynamo.endpoint
 
   Log in end to end:  open ${BASE_URL}/ and click "Sign in with the development SAML IdP"
                       (demo tenant "demo", SAML connection "${DEMO_CONNECTION}")
+                      or "Sign in with the development OpenID Provider" (connection "${DEMO_OIDC_CONNECTION}",
+                      provider at ${devOidc.issuer}: any login name and password)
   SP metadata:        ${BASE_URL}/saml/${DEMO_CONNECTION}/metadata
   Your session:       curl -b 'sso_session=<token>' ${BASE_URL}/session
   JWKS:               ${BASE_URL}/.well-known/jwks.json
@@ -127,6 +154,7 @@ Press Ctrl+C to stop.`);
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
     server.close();
+    void devOidc.stop();
     void dynamo.stop().then(() => process.exit(0));
   });
 }

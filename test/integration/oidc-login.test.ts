@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { createPublicKey } from 'node:crypto';
-import { generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
 import type { OidcConnection } from '../../functions/core/model';
 import { resetOidcCaches } from '../../functions/core/oidc/relying-party';
 import { DEFAULT_ATTRIBUTE_MAPPING } from '../../functions/core/provisioning';
@@ -17,15 +19,43 @@ const CONNECTION_IDS = Array.from({ length: 40 }, (_, i) => `oidc-${i}-${randomU
 let nextConnection = 0;
 
 let op: TestProvider;
+let clientPrivateJwk: JWK;
+let jwksServer: Server | undefined;
+
+/** Publishes the relying party's public keys on loopback, as a real client's jwks_uri. */
+async function serveJwks(jwks: { keys: JWK[] }): Promise<string> {
+  jwksServer = createServer((_, response) => {
+    response.setHeader('content-type', 'application/json');
+    response.end(JSON.stringify(jwks));
+  });
+  await new Promise<void>((resolve) => jwksServer!.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(jwksServer.address() as AddressInfo).port}/jwks`;
+}
 
 beforeAll(async () => {
   // A short JWKS refresh cooldown, so a test can rotate the provider's key and log in at once.
   resetOidcCaches({ jwksCooldownMs: 0 });
+  const { publicKey, privateKey } = await generateKeyPair('RS256', { extractable: true });
+  clientPrivateJwk = { ...(await exportJWK(privateKey)), kid: 'rp-key-1', alg: 'RS256' };
+  const redirect_uris = CONNECTION_IDS.map((id) => `https://sso.test/oidc/${id}/callback`);
   op = await startTestProvider({
-    clients: [{ client_id: CLIENT_ID, client_secret: CLIENT_SECRET, redirect_uris: CONNECTION_IDS.map((id) => `https://sso.test/oidc/${id}/callback`) }],
+    clients: [
+      { client_id: CLIENT_ID, client_secret: CLIENT_SECRET, redirect_uris },
+      { client_id: 'sso-rp-post', client_secret: CLIENT_SECRET, redirect_uris, token_endpoint_auth_method: 'client_secret_post' },
+      {
+        client_id: 'sso-rp-jwt',
+        redirect_uris,
+        token_endpoint_auth_method: 'private_key_jwt',
+        // Served from a URL: inside Jest's module realm oidc-provider does not take an inline JWKS for a plain object.
+        jwks_uri: await serveJwks({ keys: [{ ...(await exportJWK(publicKey)), kid: 'rp-key-1', alg: 'RS256', use: 'sig' }] }),
+      },
+    ],
   });
 });
-afterAll(() => op.stop());
+afterAll(async () => {
+  await op.stop();
+  jwksServer?.close();
+});
 
 const account = (overrides: Partial<TestAccount> = {}): TestAccount => {
   const sub = `user-${randomUUID()}`;
@@ -33,7 +63,7 @@ const account = (overrides: Partial<TestAccount> = {}): TestAccount => {
 };
 
 async function setUp(overrides: Partial<OidcConnection> = {}) {
-  const runtime = await testRuntime({ secrets: { 'oidc-client-secret': CLIENT_SECRET } });
+  const runtime = await testRuntime({ secrets: { 'oidc-client-secret': CLIENT_SECRET, 'oidc-client-key': JSON.stringify(clientPrivateJwk) } });
   const connection: OidcConnection = {
     id: CONNECTION_IDS[nextConnection++]!,
     tenantId: `tenant-${randomUUID()}`,
@@ -129,6 +159,14 @@ describe('OIDC login against a real OpenID Provider', () => {
     expect(again.statusCode).toBe(303);
     const first = (me.json().user as { id: string }).id;
     expect(await runtime.store.findUserByLink({ connectionId: connection.id, subject: who.sub })).toMatchObject({ id: first });
+  });
+
+  it.each([
+    ['client_secret_post', { clientId: 'sso-rp-post', tokenEndpointAuthMethod: 'client_secret_post' }],
+    ['private_key_jwt', { clientId: 'sso-rp-jwt', tokenEndpointAuthMethod: 'private_key_jwt', clientSecretName: 'oidc-client-key' }],
+  ] as const)('authenticates to the token endpoint with %s', async (_, overrides) => {
+    const { connection, handler } = await setUp(overrides);
+    expect((await logIn(handler, connection, account())).statusCode).toBe(303);
   });
 
   it('refuses a callback whose state was never issued', async () => {

@@ -21,6 +21,8 @@ export interface TestClient {
   redirect_uris: string[];
   token_endpoint_auth_method?: 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
   jwks?: { keys: JWK[] };
+  /** Where the provider fetches the client's public keys (private_key_jwt); works where `jwks` trips Jest's module realm. */
+  jwks_uri?: string;
   id_token_signed_response_alg?: string;
 }
 
