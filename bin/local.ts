@@ -64,7 +64,7 @@ await store.putConnection({
   allowIdpInitiated: false,
   allowSha1: false,
   attributeMapping: DEFAULT_ATTRIBUTE_MAPPING,
-  defaultRoles: ['member'],
+  roles: { defaults: ['member'] },
   returnToAllowlist: [`${BASE_URL}/`],
 });
 
@@ -80,7 +80,7 @@ await store.putConnection({
   clientSecretName: 'demo-oidc-client-secret',
   scopes: ['openid', 'email', 'profile', 'groups'],
   attributeMapping: DEFAULT_ATTRIBUTE_MAPPING,
-  defaultRoles: ['member'],
+  roles: { defaults: ['member'] },
   returnToAllowlist: [`${BASE_URL}/`],
 });
 

@@ -37,6 +37,7 @@ const ERRORS = {
   domain_not_allowed: { status: 403, title: 'This email domain may not sign in here', showDetail: true },
   email_in_use: { status: 409, title: 'Another account already uses this email address', showDetail: true },
   seat_limit_reached: { status: 403, title: 'Your organization has no seats left', showDetail: true },
+  user_not_provisioned: { status: 403, title: 'Your account has not been set up for this application', showDetail: true },
   user_deactivated: { status: 403, title: 'This account has been deactivated', showDetail: true },
   forbidden_return_to: { status: 400, title: 'The return address is not allowed', showDetail: true },
   unauthenticated: { status: 401, title: 'You are not signed in', showDetail: false },

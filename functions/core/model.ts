@@ -9,14 +9,49 @@ export interface Tenant {
   readonly seatCount: number;
 }
 
+/** Whether a login may change a value the user already has. */
+export type UpdatePolicy = 'always' | 'on-create' | 'never';
+
+/** A change applied to each value: `{ split: ',' }` turns one value into several. */
+export type Transform = 'trim' | 'lowercase' | 'uppercase' | { readonly split: string };
+
 /**
- * Where each app attribute comes from: the first IdP attribute of its list that is present.
- * `$nameId` stands for the SAML NameID (or the OIDC `sub`).
+ * How one app attribute gets its value at login, in this order: a `constant`; else the parts of
+ * `join`, each the first present of its IdP attribute names, joined; else the first present IdP
+ * attribute of `from` (`$nameId` is the SAML NameID or the OIDC `sub`); else `default`. Then the
+ * `transforms`, in order.
+ */
+export interface AttributeRule {
+  readonly from?: readonly string[];
+  readonly join?: { readonly parts: readonly (readonly string[])[]; readonly separator?: string };
+  readonly constant?: string | readonly string[];
+  readonly default?: string | readonly string[];
+  readonly transforms?: readonly Transform[];
+  /** Keep every value (e.g. groups); otherwise the first. @default false */
+  readonly multiValued?: boolean;
+  /** @default 'always' */
+  readonly update?: UpdatePolicy;
+}
+
+/**
+ * The app attributes a login produces. `email` and `name` have their place on the user (an
+ * `email` that is not an address is dropped); every other attribute is kept as a custom attribute.
  */
 export interface AttributeMapping {
-  readonly sources: Readonly<Record<string, readonly string[]>>;
+  readonly attributes: Readonly<Record<string, AttributeRule>>;
   /** App attributes a login must carry; one missing is `missing_required_attribute`. */
   readonly required: readonly string[];
+}
+
+/** Which roles a user gets: the roles of its mapped groups, or the defaults when none maps. */
+export interface RolePolicy {
+  readonly defaults: readonly string[];
+  /** The app attribute that holds the user's groups. @default 'groups' */
+  readonly groupsAttribute?: string;
+  /** IdP group (a name, a DN of memberOf, an Entra object id) to app roles. */
+  readonly groupRoles?: Readonly<Record<string, readonly string[]>>;
+  /** @default 'always' */
+  readonly update?: UpdatePolicy;
 }
 
 /** What every connection has, whatever its protocol. */
@@ -25,8 +60,12 @@ interface ConnectionBase {
   readonly tenantId: string;
   readonly enabled: boolean;
   readonly displayName?: string;
+  /** Bumped by every change, so an admin's update cannot overwrite another's unseen. */
+  readonly version?: number;
+  /** Just-in-time creation of users at login. Off: only users that exist already may log in. @default true */
+  readonly jit?: boolean;
   readonly attributeMapping: AttributeMapping;
-  readonly defaultRoles: readonly string[];
+  readonly roles: RolePolicy;
   /** URL prefixes that `return_to` and `RelayState` may point into. */
   readonly returnToAllowlist: readonly string[];
   /**
@@ -35,7 +74,7 @@ interface ConnectionBase {
    * of `allowedEmailDomains`.
    */
   readonly linkByEmail?: boolean;
-  /** The email domains this IdP may vouch for when linking by email. */
+  /** The email domains this IdP may vouch for: a login with an email outside them is `domain_not_allowed`. */
   readonly allowedEmailDomains?: readonly string[];
 }
 

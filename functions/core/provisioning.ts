@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { AppError } from './errors';
-import type { AttributeMapping, Connection, User } from './model';
+import type { AttributeMapping, AttributeRule, Connection, RolePolicy, Transform, UpdatePolicy, User } from './model';
 import type { Store } from './store';
 
 /** What an IdP said about someone at login, before mapping: its subject and raw attributes. */
@@ -11,32 +11,53 @@ export interface AssertedIdentity {
   readonly emailVerified: boolean;
 }
 
-/** App attributes after mapping: email and name have a place on the user, the rest are kept as attributes. */
+type Value = string | readonly string[];
+
+/** App attributes after mapping: email and name have a place on the user, the rest are custom attributes. */
 export interface MappedProfile {
   readonly email?: string;
   readonly name?: string;
-  readonly attributes: Readonly<Record<string, string | readonly string[]>>;
+  readonly attributes: Readonly<Record<string, Value>>;
+}
+
+/** One changed field of a user: `email`, `name`, `roles`, or `attributes.<name>`. */
+export interface FieldChange {
+  readonly field: string;
+  readonly from: Value | undefined;
+  readonly to: Value | undefined;
 }
 
 const NAME_ID = '$nameId';
 
 /** The IdP attribute names the big IdPs use, so most connections need no mapping of their own. */
 export const DEFAULT_ATTRIBUTE_MAPPING: AttributeMapping = {
-  sources: {
-    email: [
-      'email',
-      'mail',
-      'Email',
-      'emailAddress',
-      'User.email',
-      'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress',
-      'urn:oid:0.9.2342.19200300.100.1.3',
-      NAME_ID,
-    ],
-    givenName: ['given_name', 'givenName', 'firstName', 'FirstName', 'first_name', 'firstname', 'User.FirstName', 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname', 'urn:oid:2.5.4.42'],
-    familyName: ['family_name', 'sn', 'surname', 'lastName', 'LastName', 'last_name', 'lastname', 'User.LastName', 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname', 'urn:oid:2.5.4.4'],
-    name: ['name', 'displayName', 'cn', 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name', 'http://schemas.microsoft.com/identity/claims/displayname', 'urn:oid:2.16.840.1.113730.3.1.241'],
-    groups: ['groups', 'group', 'memberOf', 'http://schemas.microsoft.com/ws/2008/06/identity/claims/groups', 'http://schemas.xmlsoap.org/claims/Group'],
+  attributes: {
+    email: {
+      from: [
+        'email',
+        'mail',
+        'Email',
+        'emailAddress',
+        'User.email',
+        'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress',
+        'urn:oid:0.9.2342.19200300.100.1.3',
+        NAME_ID,
+      ],
+      transforms: ['trim'],
+    },
+    givenName: {
+      from: ['given_name', 'givenName', 'firstName', 'FirstName', 'first_name', 'firstname', 'User.FirstName', 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname', 'urn:oid:2.5.4.42'],
+    },
+    familyName: {
+      from: ['family_name', 'sn', 'surname', 'lastName', 'LastName', 'last_name', 'lastname', 'User.LastName', 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname', 'urn:oid:2.5.4.4'],
+    },
+    name: {
+      from: ['name', 'displayName', 'cn', 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name', 'http://schemas.microsoft.com/identity/claims/displayname', 'urn:oid:2.16.840.1.113730.3.1.241'],
+    },
+    groups: {
+      from: ['groups', 'group', 'memberOf', 'http://schemas.microsoft.com/ws/2008/06/identity/claims/groups', 'http://schemas.xmlsoap.org/claims/Group'],
+      multiValued: true,
+    },
   },
   required: [],
 };
@@ -48,41 +69,117 @@ export function normalizeEmail(email: string): string {
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
+function firstPresent(names: readonly string[], identity: AssertedIdentity): readonly string[] | undefined {
+  for (const name of names) {
+    const values = (name === NAME_ID ? [identity.subject] : identity.attributes[name])?.filter((v) => v.trim() !== '');
+    if (values?.length) return values;
+  }
+  return undefined;
+}
+
+function applyTransform(values: readonly string[], transform: Transform): string[] {
+  if (typeof transform === 'object') return values.flatMap((v) => v.split(transform.split)).filter((v) => v.trim() !== '');
+  return values.map((v) => (transform === 'trim' ? v.trim() : transform === 'lowercase' ? v.toLowerCase() : v.toUpperCase()));
+}
+
+function evaluateRule(rule: AttributeRule, identity: AssertedIdentity): readonly string[] | undefined {
+  const asList = (value: Value | undefined) => (value === undefined ? undefined : typeof value === 'string' ? [value] : value);
+  let values: readonly string[] | undefined = asList(rule.constant);
+  if (!values && rule.join) {
+    const parts = rule.join.parts.map((names) => firstPresent(names, identity)?.[0]).filter((part): part is string => part !== undefined);
+    values = parts.length ? [parts.join(rule.join.separator ?? ' ')] : undefined;
+  }
+  values ??= rule.from ? firstPresent(rule.from, identity) : undefined;
+  values ??= asList(rule.default);
+  for (const transform of rule.transforms ?? []) values = values && applyTransform(values, transform);
+  return values?.length ? values : undefined;
+}
+
 /**
- * Maps an asserted identity to app attributes: each takes the first present of its source names.
- * An email that is not an address is dropped (a NameID is often an opaque id).
+ * Maps an asserted identity to app attributes by the connection's rules. An `email` that is not
+ * an address is dropped (a NameID is often an opaque id).
  *
  * @throws AppError `missing_required_attribute` naming the first required attribute that is absent.
  */
 export function mapAttributes(mapping: AttributeMapping, identity: AssertedIdentity): MappedProfile {
-  const mapped: Record<string, readonly string[]> = {};
-  for (const [appAttribute, sources] of Object.entries(mapping.sources)) {
-    for (const source of sources) {
-      const values = source === NAME_ID ? [identity.subject] : identity.attributes[source];
-      const usable = values?.filter((value) => value.trim() !== '');
-      if (appAttribute === 'email' && usable?.length && !EMAIL.test(usable[0]!.trim())) continue;
-      if (usable?.length) {
-        mapped[appAttribute] = usable;
-        break;
-      }
-    }
+  const mapped: Record<string, Value> = {};
+  for (const [attribute, rule] of Object.entries(mapping.attributes)) {
+    let values = evaluateRule(rule, identity);
+    if (attribute === 'email') values = values?.filter((v) => EMAIL.test(v)).map(normalizeEmail);
+    if (values?.length) mapped[attribute] = rule.multiValued ? values : values[0]!;
   }
   for (const required of mapping.required) {
-    if (!mapped[required]) {
+    if (mapped[required] === undefined) {
       throw new AppError('missing_required_attribute', `the identity provider did not send "${required}"`);
     }
   }
-  const { email, name, givenName, familyName, ...rest } = mapped;
-  const attributes: Record<string, string | readonly string[]> = {};
-  for (const [attribute, values] of Object.entries({ givenName, familyName, ...rest })) {
-    if (values) attributes[attribute] = values.length === 1 && attribute !== 'groups' ? values[0]! : values;
-  }
-  const fullName = name?.[0] ?? ([givenName?.[0], familyName?.[0]].filter(Boolean).join(' ') || undefined);
+  const { email, name, ...attributes } = mapped;
+  const fullName = typeof name === 'string' ? name : [attributes.givenName, attributes.familyName].filter((v) => typeof v === 'string').join(' ');
   return {
-    ...(email ? { email: normalizeEmail(email[0]!) } : {}),
+    ...(typeof email === 'string' ? { email } : {}),
     ...(fullName ? { name: fullName } : {}),
     attributes,
   };
+}
+
+/** The roles of a profile: those its groups map to, or the defaults when none maps; never none at all. */
+export function rolesFor(policy: RolePolicy, profile: MappedProfile): string[] {
+  const groups = profile.attributes[policy.groupsAttribute ?? 'groups'];
+  const mapped = new Set((typeof groups === 'string' ? [groups] : (groups ?? [])).flatMap((group) => policy.groupRoles?.[group] ?? []));
+  return mapped.size ? [...mapped].sort() : [...policy.defaults];
+}
+
+function updatePolicyOf(connection: Connection, field: string): UpdatePolicy {
+  if (field === 'roles') return connection.roles.update ?? 'always';
+  return connection.attributeMapping.attributes[field.replace(/^attributes\./, '')]?.update ?? 'always';
+}
+
+const same = (a: Value | undefined, b: Value | undefined) => JSON.stringify(a) === JSON.stringify(b);
+
+/**
+ * What a login of this identity would do, without writing: the profile and roles it produces, and
+ * either the user it would create or the changes it would make to `existing`, each field as its
+ * update policy allows (`always` on every login; `on-create` and `never` not after creation;
+ * `never` not even then).
+ *
+ * @throws AppError `missing_required_attribute`, `domain_not_allowed`.
+ */
+export function evaluateLogin(
+  connection: Connection,
+  identity: AssertedIdentity,
+  existing: User | undefined,
+): { profile: MappedProfile; roles: string[]; changes: FieldChange[] } {
+  const profile = mapAttributes(connection.attributeMapping, identity);
+  const domains = connection.allowedEmailDomains;
+  if (domains?.length && !(profile.email && domains.map(normalizeEmail).includes(profile.email.slice(profile.email.lastIndexOf('@') + 1)))) {
+    throw new AppError('domain_not_allowed', profile.email ? `${profile.email.split('@')[1]} is not one of this organization's email domains` : 'the identity provider sent no email to check against the allowed domains');
+  }
+  const roles = rolesFor(connection.roles, profile);
+  // Roles whose policy is `never` do not follow the IdP's groups, but a new user still gets the defaults.
+  const proposedRoles = !existing && updatePolicyOf(connection, 'roles') === 'never' ? [...connection.roles.defaults] : roles;
+  const proposed: Record<string, Value | undefined> = { email: profile.email, name: profile.name, roles: proposedRoles };
+  for (const [attribute, value] of Object.entries(profile.attributes)) proposed[`attributes.${attribute}`] = value;
+  const current: Record<string, Value | undefined> = existing
+    ? { email: existing.email, name: existing.name, roles: existing.roles, ...Object.fromEntries(Object.entries(existing.attributes).map(([k, v]) => [`attributes.${k}`, v])) }
+    : {};
+  const changes: FieldChange[] = [];
+  for (const [field, value] of Object.entries(proposed)) {
+    const policy = updatePolicyOf(connection, field);
+    const allowed = existing ? policy === 'always' : policy !== 'never' || field === 'roles';
+    if (allowed && value !== undefined && !same(current[field], value)) changes.push({ field, from: current[field], to: value });
+  }
+  return { profile, roles, changes };
+}
+
+/** The user with the changes applied. */
+export function applyChanges(user: User, changes: readonly FieldChange[], now: Date): User {
+  let next: User = { ...user, attributes: { ...user.attributes }, updatedAt: now.toISOString() };
+  for (const { field, to } of changes) {
+    if (field === 'roles') next = { ...next, roles: to === undefined ? [] : typeof to === 'string' ? [to] : [...to] };
+    else if (field === 'email' || field === 'name') next = { ...next, [field]: typeof to === 'string' ? to : undefined };
+    else next = { ...next, attributes: { ...next.attributes, [field.replace(/^attributes\./, '')]: to! } };
+  }
+  return next;
 }
 
 /**
@@ -95,39 +192,49 @@ export function mayLinkByEmail(connection: Connection, email: string, emailVerif
   return connection.linkByEmail === true && emailVerified && (connection.allowedEmailDomains ?? []).map(normalizeEmail).includes(domain);
 }
 
+export interface ProvisionedUser {
+  readonly user: User;
+  readonly created: boolean;
+  readonly linked: boolean;
+  readonly changes: readonly FieldChange[];
+}
+
 /**
  * Finds the user an IdP vouches for by its identity link (connection + subject); else, where
- * `mayLinkByEmail` allows, links the identity to the tenant's user of that email; else creates the
- * user just in time. Creation is race-free: concurrent first logins of one identity yield one user.
+ * `mayLinkByEmail` allows, links the identity to the tenant's user of that email; else, when the
+ * connection allows just-in-time provisioning, creates the user. An existing user is updated as
+ * the connection's update policies say. Creation is race-free: concurrent first logins of one
+ * identity yield one user, and the tenant's seat count never drifts past its limit.
  *
- * @throws AppError `missing_required_attribute`, `user_deactivated`, `seat_limit_reached`,
- *   `email_in_use`, `service_unavailable`.
+ * @throws AppError `missing_required_attribute`, `domain_not_allowed`, `user_deactivated`,
+ *   `user_not_provisioned`, `seat_limit_reached`, `email_in_use`, `service_unavailable`.
  */
-export async function provisionUser(
-  store: Store,
-  connection: Connection,
-  identity: AssertedIdentity,
-  now: Date,
-): Promise<{ user: User; created: boolean; linked: boolean }> {
-  const profile = mapAttributes(connection.attributeMapping, identity);
+export async function provisionUser(store: Store, connection: Connection, identity: AssertedIdentity, now: Date): Promise<ProvisionedUser> {
   const link = { connectionId: connection.id, subject: identity.subject };
-  const existing = await store.findUserByLink(link);
-  if (existing) return { user: activeUser(existing), created: false, linked: false };
-  if (profile.email && mayLinkByEmail(connection, profile.email, identity.emailVerified)) {
-    const holder = await store.findUserByEmail(connection.tenantId, profile.email);
-    if (holder) return { user: activeUser(await store.linkIdentity(activeUser(holder), link)), created: false, linked: true };
+  let existing = await store.findUserByLink(link);
+  let linked = false;
+  if (!existing) {
+    const { profile } = evaluateLogin(connection, identity, undefined);
+    const holder = profile.email && mayLinkByEmail(connection, profile.email, identity.emailVerified) ? await store.findUserByEmail(connection.tenantId, profile.email) : undefined;
+    if (holder) {
+      existing = await store.linkIdentity(activeUser(holder), link);
+      linked = true;
+    }
   }
-  const candidate: User = {
-    id: randomUUID(),
-    tenantId: connection.tenantId,
-    ...profile,
-    roles: [...connection.defaultRoles],
-    status: 'active',
-    createdAt: now.toISOString(),
-    updatedAt: now.toISOString(),
-  };
+  if (existing) {
+    const user = activeUser(existing);
+    const { changes } = evaluateLogin(connection, identity, user);
+    if (changes.length === 0) return { user, created: false, linked, changes };
+    return { user: await store.updateUser(user, applyChanges(user, changes, now)), created: false, linked, changes };
+  }
+  if (connection.jit === false) {
+    throw new AppError('user_not_provisioned', 'your account has not been set up for this application yet; ask your administrator to add you');
+  }
+  const { changes } = evaluateLogin(connection, identity, undefined);
+  const blank: User = { id: randomUUID(), tenantId: connection.tenantId, roles: [], attributes: {}, status: 'active', createdAt: now.toISOString(), updatedAt: now.toISOString() };
+  const candidate = applyChanges(blank, changes, now);
   const user = await store.createUser(candidate, link);
-  return { user: activeUser(user), created: user.id === candidate.id, linked: false };
+  return { user: activeUser(user), created: user.id === candidate.id, linked: false, changes: user.id === candidate.id ? changes : [] };
 }
 
 function activeUser(user: User): User {

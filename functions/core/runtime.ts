@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { createEventBridgePublisher, createInMemoryPublisher, type EventPublisher } from './events';
 import { loadConfig, type Environment, type ServiceConfig } from './config';
 import { createInMemorySecrets, createSecretsManagerSecrets, type Secrets } from './secrets';
 import { createKmsSigner, createLocalSigner, loadOrCreateLocalSigningKey, type SessionSigner } from './signing';
@@ -16,6 +18,7 @@ export interface Runtime {
   readonly clock: () => Date;
   /** Writes one structured log line (audit events). */
   readonly log: (entry: Readonly<Record<string, unknown>>) => void;
+  readonly events: EventPublisher;
 }
 
 /** One JSON line on stdout, which Lambda and CloudWatch take as a structured log record. */
@@ -42,5 +45,6 @@ export async function runtimeFromEnvironment(env: Environment): Promise<Runtime>
   const secrets = env.SECRETS_PREFIX
     ? createSecretsManagerSecrets(new SecretsManagerClient({}), env.SECRETS_PREFIX)
     : createInMemorySecrets(env.LOCAL_SECRETS_FILE ? JSON.parse(await readFile(env.LOCAL_SECRETS_FILE, 'utf8')) : {});
-  return { config, store, signer, secrets, clock: () => new Date(), log: logJsonLine };
+  const events = env.EVENT_BUS_NAME ? createEventBridgePublisher(new EventBridgeClient({}), env.EVENT_BUS_NAME) : createInMemoryPublisher();
+  return { config, store, signer, secrets, clock: () => new Date(), log: logJsonLine, events };
 }

@@ -25,9 +25,13 @@ export function sessionContext(runtime: Runtime, now: Date): SessionContext {
  */
 export async function signIn(runtime: Runtime, connection: Connection, identity: AssertedIdentity, now: Date): Promise<{ token: string; expiresAt: number }> {
   const base = { tenantId: connection.tenantId, at: now.toISOString(), connectionId: connection.id };
-  const { user, created, linked } = await provisionUser(runtime.store, connection, identity, now);
+  const { user, created, linked, changes } = await provisionUser(runtime.store, connection, identity, now).catch(async (error: unknown) => {
+    if (isAppError(error, 'seat_limit_reached')) await audit(runtime, { ...base, type: 'seat_limit.reached' });
+    throw error;
+  });
   if (created) await audit(runtime, { ...base, type: 'user.created', userId: user.id });
   if (linked) await audit(runtime, { ...base, type: 'user.linked', userId: user.id });
+  if (!created && changes.length) await audit(runtime, { ...base, type: 'user.updated', userId: user.id, detail: { changes } });
   const { token, claims } = await mintSession(sessionContext(runtime, now), user, connection);
   await audit(runtime, { ...base, type: 'login.succeeded', userId: user.id, detail: { sessionId: claims.sid } });
   return { token, expiresAt: claims.exp };

@@ -14,6 +14,7 @@ import {
   GetCommand,
   PutCommand,
   TransactWriteCommand,
+  QueryCommand,
   UpdateCommand,
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
@@ -70,6 +71,26 @@ export interface Store {
    * user of the tenant holds the email.
    */
   createUser(user: User, link: IdentityLink): Promise<User>;
+  /**
+   * Writes a user's new state if nobody changed it since `previous` was read; a moved email moves
+   * its key in the same transaction. Returns the user as stored (the other writer's version when
+   * one won). Throws `email_in_use` when the new email belongs to another user.
+   */
+  updateUser(previous: User, next: User): Promise<User>;
+  /**
+   * Deactivates a user and frees its seat in one transaction; its sessions stop working at once,
+   * since `GET /session` checks the user. Deactivating a deactivated user changes nothing.
+   */
+  deactivateUser(userId: string, at: Date): Promise<User | undefined>;
+  /** Reactivates a user, taking a seat under the tenant's limit (`seat_limit_reached`). */
+  reactivateUser(userId: string, at: Date): Promise<User | undefined>;
+  listTenants(): Promise<Tenant[]>;
+  listConnections(tenantId: string): Promise<Connection[]>;
+  listUsers(tenantId: string): Promise<User[]>;
+  /** Removes a connection; its users stay (they may sign in through another). */
+  removeConnection(connectionId: string): Promise<void>;
+  /** Removes a user with its email key and identity links, freeing its seat if it held one. */
+  removeUser(userId: string): Promise<void>;
   putSession(session: Session): Promise<void>;
   getSession(sessionId: string): Promise<Session | undefined>;
   /** Marks a session revoked; revoking an unknown or revoked session is not an error. */
@@ -118,6 +139,33 @@ const key = {
   authnRequest: (connectionId: string, requestId: string) => ({ pk: `AUTHNREQUEST#${connectionId}#${requestId}`, sk: 'AUTHNREQUEST' }),
   assertion: (connectionId: string, assertionId: string) => ({ pk: `ASSERTION#${connectionId}#${assertionId}`, sk: 'ASSERTION' }),
 };
+
+const byTenant = {
+  tenants: 'TENANTS',
+  connections: (tenantId: string) => `TENANT#${tenantId}#CONNECTIONS`,
+  users: (tenantId: string) => `TENANT#${tenantId}#USERS`,
+  links: (userId: string) => `USER#${userId}#LINKS`,
+};
+
+function linkItem(user: User, link: IdentityLink): Record<string, unknown> {
+  return {
+    ...key.link(link),
+    ...link,
+    userId: user.id,
+    tenantId: user.tenantId,
+    [TABLE_KEYS.byTenantPartitionKey]: byTenant.links(user.id),
+    [TABLE_KEYS.byTenantSortKey]: `${link.connectionId}#${link.subject}`,
+  };
+}
+
+function userItem(user: User): Record<string, unknown> {
+  return {
+    ...key.user(user.id),
+    ...user,
+    [TABLE_KEYS.byTenantPartitionKey]: byTenant.users(user.tenantId),
+    [TABLE_KEYS.byTenantSortKey]: user.email ?? user.id,
+  };
+}
 
 const epochSeconds = (date: Date) => Math.floor(date.getTime() / 1000);
 
@@ -172,6 +220,30 @@ export function createStore(options: StoreOptions): Store {
     }
   }
 
+  async function queryByTenantIndex<T>(partition: string): Promise<T[]> {
+    const items: T[] = [];
+    let ExclusiveStartKey: Record<string, unknown> | undefined;
+    try {
+      do {
+        const page = await client.send(
+          new QueryCommand({
+            TableName,
+            IndexName: TABLE_KEYS.byTenantIndex,
+            KeyConditionExpression: '#pk = :pk',
+            ExpressionAttributeNames: { '#pk': TABLE_KEYS.byTenantPartitionKey },
+            ExpressionAttributeValues: { ':pk': partition },
+            ExclusiveStartKey,
+          }),
+        );
+        items.push(...(page.Items ?? []).map((item) => record<T>(item)!));
+        ExclusiveStartKey = page.LastEvaluatedKey;
+      } while (ExclusiveStartKey);
+    } catch (error) {
+      unavailable(error);
+    }
+    return items;
+  }
+
   async function findUserByLink(link: IdentityLink): Promise<User | undefined> {
     const found = await get<{ userId: string }>(key.link(link));
     return found ? get<User>(key.user(found.userId)) : undefined;
@@ -185,9 +257,9 @@ export function createStore(options: StoreOptions): Store {
           new UpdateCommand({
             TableName,
             Key: key.tenant(id),
-            UpdateExpression: `SET id = :id, #name = :name, seatCount = if_not_exists(seatCount, :zero)${seatLimit === undefined ? ' REMOVE seatLimit' : ', seatLimit = :limit'}`,
+            UpdateExpression: `SET id = :id, #name = :name, seatCount = if_not_exists(seatCount, :zero), gsi1pk = :tenants, gsi1sk = :id${seatLimit === undefined ? ' REMOVE seatLimit' : ', seatLimit = :limit'}`,
             ExpressionAttributeNames: { '#name': 'name' },
-            ExpressionAttributeValues: { ':id': id, ':name': name, ':zero': 0, ...(seatLimit === undefined ? {} : { ':limit': seatLimit }) },
+            ExpressionAttributeValues: { ':id': id, ':name': name, ':zero': 0, ':tenants': byTenant.tenants, ...(seatLimit === undefined ? {} : { ':limit': seatLimit }) },
           }),
         );
       } catch (error) {
@@ -199,7 +271,7 @@ export function createStore(options: StoreOptions): Store {
       put({
         ...key.connection(connection.id),
         ...connection,
-        [TABLE_KEYS.byTenantPartitionKey]: `TENANT#${connection.tenantId}#CONNECTIONS`,
+        [TABLE_KEYS.byTenantPartitionKey]: byTenant.connections(connection.tenantId),
         [TABLE_KEYS.byTenantSortKey]: connection.id,
       }),
     getConnection: (connectionId) => get<Connection>(key.connection(connectionId)),
@@ -275,7 +347,7 @@ export function createStore(options: StoreOptions): Store {
         await client.send(
           new PutCommand({
             TableName,
-            Item: { ...key.link(link), userId: user.id, tenantId: user.tenantId },
+            Item: linkItem(user, link),
             ConditionExpression: 'attribute_not_exists(pk)',
           }),
         );
@@ -300,16 +372,11 @@ export function createStore(options: StoreOptions): Store {
             ExpressionAttributeValues: { ':one': 1 },
           },
         },
-        { Put: { TableName, Item: { ...key.link(link), userId: user.id, tenantId: user.tenantId }, ConditionExpression: 'attribute_not_exists(pk)' } },
+        { Put: { TableName, Item: linkItem(user, link), ConditionExpression: 'attribute_not_exists(pk)' } },
         {
           Put: {
             TableName,
-            Item: {
-              ...key.user(user.id),
-              ...user,
-              [TABLE_KEYS.byTenantPartitionKey]: `TENANT#${user.tenantId}#USERS`,
-              [TABLE_KEYS.byTenantSortKey]: user.email ?? user.id,
-            },
+            Item: userItem(user),
             ConditionExpression: 'attribute_not_exists(pk)',
           },
         },
@@ -334,6 +401,111 @@ export function createStore(options: StoreOptions): Store {
         }
         await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * 2 ** Math.min(attempt, 5)));
       }
+    },
+
+    async updateUser(previous, next) {
+      const emailMoved = previous.email !== next.email;
+      const reasons = await transact({
+        TransactItems: [
+          // Optimistic: a racing login or admin change that got there first wins, and this one is dropped.
+          { Put: { TableName, Item: userItem(next), ConditionExpression: 'updatedAt = :seen', ExpressionAttributeValues: { ':seen': previous.updatedAt } } },
+          ...(emailMoved && previous.email
+            ? [{ Delete: { TableName, Key: key.email(previous.tenantId, previous.email), ConditionExpression: 'userId = :id', ExpressionAttributeValues: { ':id': previous.id } } }]
+            : []),
+          ...(emailMoved && next.email
+            ? [{ Put: { TableName, Item: { ...key.email(next.tenantId, next.email), userId: next.id }, ConditionExpression: 'attribute_not_exists(pk)' } }]
+            : []),
+        ],
+      });
+      if (!reasons) return next;
+      if (emailMoved && next.email && failedAt(reasons, reasons.length - 1)) {
+        throw new AppError('email_in_use', 'another account of this organization already uses the new email address');
+      }
+      const current = await get<User>(key.user(previous.id));
+      if (!current) throw new AppError('service_unavailable', 'the account changed while signing in; try again');
+      return current;
+    },
+
+    async deactivateUser(userId, at) {
+      const user = await get<User>(key.user(userId));
+      if (!user || user.status === 'deactivated') return user;
+      const reasons = await transact({
+        TransactItems: [
+          {
+            Update: {
+              TableName,
+              Key: key.user(userId),
+              UpdateExpression: 'SET #status = :deactivated, updatedAt = :at',
+              ConditionExpression: '#status = :active',
+              ExpressionAttributeNames: { '#status': 'status' },
+              ExpressionAttributeValues: { ':deactivated': 'deactivated', ':active': 'active', ':at': at.toISOString() },
+            },
+          },
+          { Update: { TableName, Key: key.tenant(user.tenantId), UpdateExpression: 'SET seatCount = seatCount - :one', ConditionExpression: 'seatCount > :zero', ExpressionAttributeValues: { ':one': 1, ':zero': 0 } } },
+        ],
+      });
+      if (reasons && !failedAt(reasons, 0)) throw new AppError('service_unavailable', 'the account could not be deactivated; try again');
+      return get<User>(key.user(userId));
+    },
+
+    async reactivateUser(userId, at) {
+      const user = await get<User>(key.user(userId));
+      if (!user || user.status === 'active') return user;
+      const reasons = await transact({
+        TransactItems: [
+          {
+            Update: {
+              TableName,
+              Key: key.user(userId),
+              UpdateExpression: 'SET #status = :active, updatedAt = :at',
+              ConditionExpression: '#status = :deactivated',
+              ExpressionAttributeNames: { '#status': 'status' },
+              ExpressionAttributeValues: { ':deactivated': 'deactivated', ':active': 'active', ':at': at.toISOString() },
+            },
+          },
+          {
+            Update: {
+              TableName,
+              Key: key.tenant(user.tenantId),
+              UpdateExpression: 'SET seatCount = seatCount + :one',
+              ConditionExpression: 'attribute_not_exists(seatLimit) OR seatCount < seatLimit',
+              ExpressionAttributeValues: { ':one': 1 },
+            },
+          },
+        ],
+      });
+      if (reasons && failedAt(reasons, 1)) throw new AppError('seat_limit_reached', 'this organization has no seat left for the account');
+      if (reasons && !failedAt(reasons, 0)) throw new AppError('service_unavailable', 'the account could not be reactivated; try again');
+      return get<User>(key.user(userId));
+    },
+
+    listTenants: () => queryByTenantIndex<Tenant>(byTenant.tenants),
+    listConnections: (tenantId) => queryByTenantIndex<Connection>(byTenant.connections(tenantId)),
+    listUsers: (tenantId) => queryByTenantIndex<User>(byTenant.users(tenantId)),
+
+    async removeConnection(connectionId) {
+      try {
+        await client.send(new DeleteCommand({ TableName, Key: key.connection(connectionId) }));
+      } catch (error) {
+        unavailable(error);
+      }
+    },
+
+    async removeUser(userId) {
+      const user = await get<User>(key.user(userId));
+      if (!user) return;
+      const links = await queryByTenantIndex<IdentityLink>(byTenant.links(userId));
+      const reasons = await transact({
+        TransactItems: [
+          { Delete: { TableName, Key: key.user(userId), ConditionExpression: 'updatedAt = :seen', ExpressionAttributeValues: { ':seen': user.updatedAt } } },
+          ...(user.email ? [{ Delete: { TableName, Key: key.email(user.tenantId, user.email) } }] : []),
+          ...links.map((link) => ({ Delete: { TableName, Key: key.link(link) } })),
+          ...(user.status === 'active'
+            ? [{ Update: { TableName, Key: key.tenant(user.tenantId), UpdateExpression: 'SET seatCount = seatCount - :one', ConditionExpression: 'seatCount > :zero', ExpressionAttributeValues: { ':one': 1, ':zero': 0 } } }]
+            : []),
+        ],
+      });
+      if (reasons) throw new AppError('service_unavailable', 'the account changed while being removed; try again');
     },
 
     putSession: (session) => put({ ...key.session(session.id), ...session }),

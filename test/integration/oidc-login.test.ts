@@ -75,7 +75,7 @@ async function setUp(overrides: Partial<OidcConnection> = {}) {
     clientSecretName: 'oidc-client-secret',
     scopes: ['openid', 'email', 'profile', 'groups'],
     attributeMapping: DEFAULT_ATTRIBUTE_MAPPING,
-    defaultRoles: ['member'],
+    roles: { defaults: ['member'] },
     returnToAllowlist: ['https://app.example.test/'],
     ...overrides,
   };
@@ -297,12 +297,14 @@ describe('OIDC identity and trust', () => {
     expect(await runtime.store.findUserByLink({ connectionId: connection.id, subject: attacker.sub })).toBeUndefined();
   });
 
-  it('does not link a verified email outside the allowed domains', async () => {
+  it('refuses, and links nothing, a verified email outside the allowed domains', async () => {
     const tenantId = `tenant-${randomUUID()}`;
     const { runtime, connection, handler } = await setUp({ tenantId, linkByEmail: true, allowedEmailDomains: ['other.test'] });
     const victim = await existingUser(runtime, tenantId, `victim-${randomUUID()}@example.test`);
-    const result = await logIn(handler, connection, account({ email: victim.email, email_verified: true }));
-    expect(refusal(result)).toEqual({ status: 409, code: 'email_in_use' });
+    const outsider = account({ email: victim.email, email_verified: true });
+    const result = await logIn(handler, connection, outsider);
+    expect(refusal(result)).toEqual({ status: 403, code: 'domain_not_allowed' });
+    expect(await runtime.store.findUserByLink({ connectionId: connection.id, subject: outsider.sub })).toBeUndefined();
   });
 
   it('links a verified email in an allowed domain to the existing user when the connection allows it', async () => {

@@ -550,7 +550,7 @@ describe('SAML ACS: status, input and transport', () => {
 
   it('rejects a valid response that lacks an attribute the mapping requires, naming it', async () => {
     const { connection, acs, valid } = await setUp({
-      attributeMapping: { sources: { ...DEFAULT_ATTRIBUTE_MAPPING.sources, department: ['department'] }, required: ['department'] },
+      attributeMapping: { attributes: { ...DEFAULT_ATTRIBUTE_MAPPING.attributes, department: { from: ['department'] } }, required: ['department'] },
     });
     const result = await postAcs(acs, connection.id, await issueSamlResponse(valid({ attributes: { firstName: ['Ada'] } })));
     expect(refusal(result)).toEqual({ status: 422, code: 'missing_required_attribute' });

@@ -5,6 +5,7 @@ import { loadConfig } from '../../functions/core/config';
 import type { SamlConnection } from '../../functions/core/model';
 import { DEFAULT_ATTRIBUTE_MAPPING } from '../../functions/core/provisioning';
 import type { Runtime } from '../../functions/core/runtime';
+import { createInMemoryPublisher } from '../../functions/core/events';
 import { createInMemorySecrets } from '../../functions/core/secrets';
 import { createLocalSigner, generateLocalSigningKey, type SessionSigner } from '../../functions/core/signing';
 import { createDocumentClient, createStore, type Store } from '../../functions/core/store';
@@ -33,7 +34,7 @@ export function testStore(): Store {
 /** A runtime on DynamoDB Local with a local signing key and a clock the test controls. */
 export async function testRuntime(
   options: { now?: () => Date; secrets?: Record<string, string>; audience?: string; log?: Runtime['log'] } = {},
-): Promise<Runtime> {
+): Promise<Runtime & { events: ReturnType<typeof createInMemoryPublisher> }> {
   sharedSigner ??= generateLocalSigningKey().then(createLocalSigner);
   const config = loadConfig({ ...process.env, ...(options.audience ? { SESSION_AUDIENCE: options.audience } : {}) });
   return {
@@ -43,6 +44,7 @@ export async function testRuntime(
     secrets: createInMemorySecrets({ 'sp-encryption-key': keys.read('sp-encryption.key.pem'), ...options.secrets }),
     clock: options.now ?? (() => new Date()),
     log: options.log ?? (() => undefined),
+    events: createInMemoryPublisher(),
   };
 }
 
@@ -65,7 +67,7 @@ export async function createSamlConnection(
     allowIdpInitiated: false,
     allowSha1: false,
     attributeMapping: DEFAULT_ATTRIBUTE_MAPPING,
-    defaultRoles: ['member'],
+    roles: { defaults: ['member'] },
     returnToAllowlist: ['https://app.example.test/'],
     ...overrides,
   };

@@ -75,12 +75,12 @@ export async function completeOidcLogin(runtime: Runtime, connectionId: string, 
     if (!state) throw new AppError('oidc_state_mismatch', 'the callback carries no state');
     const pending = await runtime.store.consumePendingLogin(state, connection.id, now);
     const config = await relyingParty(connection, runtime.secrets);
-    const { sources, required } = connection.attributeMapping;
+    const { attributes, required } = connection.attributeMapping;
     const login = await redeemCallback(
       config,
       connection,
       { url: callbackUrl, state, nonce: pending.nonce, codeVerifier: pending.codeVerifier, now },
-      (claims) => claims.email === undefined || required.some((attribute) => !sources[attribute]?.some((source) => claims[source] !== undefined)),
+      (claims) => claims.email === undefined || required.some((attribute) => !attributes[attribute]?.from?.some((source) => claims[source] !== undefined)),
     );
     const session = await signIn(
       runtime,
