@@ -9,11 +9,12 @@
  *   `logRetentionDays` (a CloudWatch Logs retention: 1, 3, 5, 7, 14, 30, 60, 90, ...),
  *   `retainTable` (keep the table when the stack is deleted, default true), `tracing`
  *   (X-Ray, default false), `throttleRateLimit` (requests per second) and `throttleBurstLimit`
- *   (requests), the API stage's limits (default 100 and 200).
+ *   (requests), the API stage's limits (default 100 and 200), `metadataRefreshHours` (how often
+ *   the scheduled IdP metadata refresh runs, in whole hours, default 6).
  *
  * Example: `npx cdk deploy -c stage=prod -c sessionAudience=https://app.example.com`.
  */
-import { App, RemovalPolicy, Tags, Validations } from 'aws-cdk-lib';
+import { App, Duration, RemovalPolicy, Tags, Validations } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { Node } from 'constructs';
@@ -87,6 +88,7 @@ function readStackProps(node: Node, stage: string): SsoStackProps {
     throw new Error(`Context "sessionAudience" is required for stage "${stage}": pass -c sessionAudience=<front end identifier>`);
   }
   const retainTable = optionalBoolean(read('retainTable'), 'retainTable') ?? true;
+  const metadataRefreshHours = optionalInteger(read('metadataRefreshHours'), 'metadataRefreshHours');
 
   return {
     description: `SSO service (${stage})`,
@@ -99,6 +101,7 @@ function readStackProps(node: Node, stage: string): SsoStackProps {
     tableRemovalPolicy: retainTable ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY,
     throttleRateLimit: optionalInteger(read('throttleRateLimit'), 'throttleRateLimit'),
     throttleBurstLimit: optionalInteger(read('throttleBurstLimit'), 'throttleBurstLimit'),
+    metadataRefreshRate: metadataRefreshHours === undefined ? undefined : Duration.hours(metadataRefreshHours),
   };
 }
 

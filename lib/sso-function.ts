@@ -9,8 +9,12 @@ import { Construct } from 'constructs';
 /** The smallest and largest memory Lambda accepts, in MB. */
 const MEMORY_LIMITS_MB = { min: 128, max: 10_240 } as const;
 
-/** API Gateway HTTP APIs give up on an integration after 30 s, so a longer Lambda timeout buys nothing. */
-const MAX_TIMEOUT_SECONDS = 30;
+/**
+ * The longest timeout of each kind of function, in seconds. API Gateway HTTP APIs give up on an
+ * integration after 30 s, so a longer timeout behind the API buys nothing; a function invoked
+ * asynchronously may run up to Lambda's own limit.
+ */
+const MAX_TIMEOUT_SECONDS = { httpApi: 30, asynchronous: 900 } as const;
 
 /** Lets an ESM bundle load the CommonJS dependencies esbuild inlines (they call `require`). */
 const ESM_REQUIRE_BANNER =
@@ -41,11 +45,20 @@ export interface SsoFunctionProps {
   readonly memorySize?: number;
 
   /**
-   * How long one invocation may run, from 1 to 30 seconds (the HTTP API's integration limit).
+   * How long one invocation may run, in whole seconds: from 1 to 30 (the HTTP API's integration
+   * limit) for a function that serves HTTP API routes, from 1 to 900 (Lambda's limit) otherwise.
    *
    * @default Duration.seconds(10)
    */
   readonly timeout?: Duration;
+
+  /**
+   * Whether the function serves HTTP API routes, which caps its `timeout` at 30 seconds. Set it
+   * to false for a function invoked asynchronously, such as by a schedule.
+   *
+   * @default true
+   */
+  readonly servesHttpApi?: boolean;
 
   /**
    * Whether to send traces to AWS X-Ray (active tracing).
@@ -76,7 +89,8 @@ export interface SsoFunctionProps {
  *
  * Grant to the construct itself (`table.grantReadWriteData(fn)`): it is the function's principal.
  *
- * @throws Error when `memorySize` or `timeout` is out of range.
+ * @throws Error when `memorySize` or `timeout` is out of range (`timeout` up to 30 s behind the
+ * HTTP API, up to 900 s for a function invoked asynchronously).
  */
 export class SsoFunction extends Construct implements IGrantable {
   /** The Lambda function. */
@@ -96,7 +110,7 @@ export class SsoFunction extends Construct implements IGrantable {
     const memorySize = props.memorySize ?? 1024;
     const timeout = props.timeout ?? Duration.seconds(10);
     validateMemorySize(memorySize);
-    validateTimeout(timeout);
+    validateTimeout(timeout, props.servesHttpApi ?? true);
 
     this.logGroup = new LogGroup(this, 'Logs', {
       retention: props.logRetention ?? RetentionDays.ONE_MONTH,
@@ -167,12 +181,14 @@ function validateMemorySize(memorySize: number): void {
   }
 }
 
-function validateTimeout(timeout: Duration): void {
+function validateTimeout(timeout: Duration, servesHttpApi: boolean): void {
   if (timeout.isUnresolved()) return;
   const seconds = timeout.toSeconds({ integral: false });
-  if (!Number.isInteger(seconds) || seconds < 1 || seconds > MAX_TIMEOUT_SECONDS) {
+  const max = servesHttpApi ? MAX_TIMEOUT_SECONDS.httpApi : MAX_TIMEOUT_SECONDS.asynchronous;
+  if (!Number.isInteger(seconds) || seconds < 1 || seconds > max) {
+    const kind = servesHttpApi ? 'serving HTTP API routes' : 'invoked asynchronously';
     throw new Error(
-      `SsoFunction: timeout must be a whole number of seconds from 1 to ${MAX_TIMEOUT_SECONDS}, got ${timeout.toHumanString()}`,
+      `SsoFunction: timeout must be a whole number of seconds from 1 to ${max} for a function ${kind}, got ${timeout.toHumanString()}`,
     );
   }
 }

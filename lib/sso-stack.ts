@@ -1,13 +1,16 @@
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Aws, CfnOutput, RemovalPolicy, Stack, type StackProps, Token, Validations } from 'aws-cdk-lib';
+import { Aws, type CfnElement, CfnOutput, Duration, RemovalPolicy, Stack, type StackProps, Token, Validations } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import { type CfnRoute, HttpApi, HttpMethod, LogGroupLogDestination } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { AttributeType, BillingMode, type CfnTable, ProjectionType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
-import { PolicyStatement } from 'aws-cdk-lib/aws-iam';
+import { EventBus } from 'aws-cdk-lib/aws-events';
+import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key, KeySpec, KeyUsage } from 'aws-cdk-lib/aws-kms';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Schedule, ScheduleExpression } from 'aws-cdk-lib/aws-scheduler';
+import { LambdaInvoke } from 'aws-cdk-lib/aws-scheduler-targets';
 import type { Construct } from 'constructs';
 import { TABLE_KEYS } from '../functions/core/table';
 import { GROUP_ENTRIES, ROUTES, type RouteGroup } from '../functions/routes';
@@ -19,6 +22,14 @@ const PROJECT_ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const ROUTE_GROUPS = Object.keys(GROUP_ENTRIES) as RouteGroup[];
 
 const DEFAULT_SESSION_TTL_SECONDS = 8 * 60 * 60;
+
+/** The entry of the scheduled function that refreshes SAML connections' IdP metadata, relative to the root. */
+const METADATA_REFRESH_ENTRY = 'functions/metadata-refresh.ts';
+
+const DEFAULT_METADATA_REFRESH_RATE = Duration.hours(6);
+
+/** The longest a missed schedule invocation is still delivered: past a day the next run is as good. */
+const MAX_SCHEDULE_EVENT_AGE = Duration.hours(24);
 
 /**
  * One JSON line per request. `$context.path` carries no query string, so OIDC codes and states
@@ -102,13 +113,27 @@ export interface SsoStackProps extends StackProps {
    * @default 200
    */
   readonly throttleBurstLimit?: number;
+
+  /**
+   * How often the metadata-refresh function runs: a whole number of minutes, at least one.
+   *
+   * @default Duration.hours(6)
+   */
+  readonly metadataRefreshRate?: Duration;
 }
 
 /**
  * The whole service: one DynamoDB table, one KMS signing key, one HTTP API whose routes come from
- * `ROUTES`, and one {@link SsoFunction} per route group, each granted only what its routes need.
+ * `ROUTES`, one {@link SsoFunction} per route group, each granted only what its routes need, a
+ * scheduled function that refreshes IdP metadata, and an EventBridge bus the login and refresh
+ * functions publish to.
  *
- * @throws Error when a prop is invalid (empty audience, non-https base URL, a non-positive TTL or limit).
+ * Events on the bus have source `sso` and the event name as detail-type: `user.created`,
+ * `user.updated`, `user.linked`, `user.deactivated`, `login.succeeded`, `login.refused`,
+ * `seat_limit.reached`, `certificate.expiring`.
+ *
+ * @throws Error when a prop is invalid (empty audience, non-https base URL, a non-positive TTL or
+ * limit, a refresh rate that is not a whole number of minutes).
  */
 export class SsoStack extends Stack {
   /** The table that holds every item of the service. */
@@ -125,6 +150,15 @@ export class SsoStack extends Stack {
 
   /** The Secrets Manager name prefix under which the service's secrets live: `sso/<stackName>/`. */
   readonly secretsPrefix: string;
+
+  /** The bus the service publishes its events to (`sso-<stackName>`). */
+  readonly eventBus: EventBus;
+
+  /** The function, invoked by {@link metadataRefreshSchedule}, that refreshes SAML connections' IdP metadata. */
+  readonly metadataRefreshFunction: SsoFunction;
+
+  /** The EventBridge Scheduler schedule that invokes {@link metadataRefreshFunction}. */
+  readonly metadataRefreshSchedule: Schedule;
 
   constructor(scope: Construct, id: string, props: SsoStackProps) {
     super(scope, id, props);
@@ -174,7 +208,13 @@ export class SsoStack extends Stack {
       },
     });
 
-    const commonEnvironment = {
+    this.eventBus = new EventBus(this, 'EventBus', {
+      eventBusName: `sso-${this.stackName}`,
+      description: `Provisioning, login and certificate events of ${this.stackName}`,
+    });
+
+    // What the shared configuration loader requires of every function.
+    const baseEnvironment = {
       TABLE_NAME: this.table.tableName,
       // The API endpoint depends on the API alone, not on its routes, so the functions may
       // reference it without a cycle (routes -> integrations -> functions -> API id).
@@ -182,9 +222,10 @@ export class SsoStack extends Stack {
       SESSION_AUDIENCE: props.sessionAudience,
       SESSION_TTL_SECONDS: String(props.sessionTtlSeconds ?? DEFAULT_SESSION_TTL_SECONDS),
       SIGNING_KEY_IDS: this.signingKey.keyArn,
-      SECRETS_PREFIX: this.secretsPrefix,
       POWERTOOLS_SERVICE_NAME: 'sso',
     };
+    const routeEnvironment = { ...baseEnvironment, SECRETS_PREFIX: this.secretsPrefix };
+    const publisherEnvironment = { EVENT_BUS_NAME: this.eventBus.eventBusName };
 
     const functions = {} as Record<RouteGroup, SsoFunction>;
     for (const group of ROUTE_GROUPS) {
@@ -192,7 +233,7 @@ export class SsoStack extends Stack {
         entry: GROUP_ENTRIES[group],
         projectRoot: PROJECT_ROOT,
         description: `SSO ${group} routes of ${this.stackName}`,
-        environment: commonEnvironment,
+        environment: group === 'session' ? routeEnvironment : { ...routeEnvironment, ...publisherEnvironment },
         tracing: props.tracing,
         logRetention,
       });
@@ -202,6 +243,23 @@ export class SsoStack extends Stack {
     this.grantSessionFunction(functions.session);
     this.grantLoginFunction(functions.saml);
     this.grantLoginFunction(functions.oidc);
+
+    // No SECRETS_PREFIX: the refresh fetches public IdP metadata and may read no secret.
+    this.metadataRefreshFunction = new SsoFunction(this, 'MetadataRefreshFunction', {
+      entry: METADATA_REFRESH_ENTRY,
+      projectRoot: PROJECT_ROOT,
+      description: `SSO IdP metadata refresh of ${this.stackName}`,
+      environment: { ...baseEnvironment, ...publisherEnvironment },
+      servesHttpApi: false,
+      timeout: Duration.seconds(60),
+      tracing: props.tracing,
+      logRetention,
+    });
+    this.grantMetadataRefreshFunction(this.metadataRefreshFunction);
+    this.metadataRefreshSchedule = this.scheduleMetadataRefresh(
+      this.metadataRefreshFunction,
+      props.metadataRefreshRate ?? DEFAULT_METADATA_REFRESH_RATE,
+    );
 
     const integrations = {} as Record<RouteGroup, HttpLambdaIntegration>;
     for (const group of ROUTE_GROUPS) {
@@ -220,6 +278,8 @@ export class SsoStack extends Stack {
     new CfnOutput(this, 'TableName', { value: this.table.tableName, description: 'The DynamoDB table' });
     new CfnOutput(this, 'SigningKeyArn', { value: this.signingKey.keyArn, description: 'The KMS key that signs sessions' });
     new CfnOutput(this, 'SecretsPrefix', { value: this.secretsPrefix, description: 'The Secrets Manager name prefix' });
+    new CfnOutput(this, 'EventBusName', { value: this.eventBus.eventBusName, description: 'The EventBridge bus of the service events' });
+    new CfnOutput(this, 'EventBusArn', { value: this.eventBus.eventBusArn, description: 'The ARN of the EventBridge bus' });
   }
 
   /** Reads and revokes sessions, publishes the JWKS; it never mints, so it may not sign. */
@@ -233,6 +293,7 @@ export class SsoStack extends Stack {
   private grantLoginFunction(fn: SsoFunction): void {
     this.table.grantReadWriteData(fn);
     this.signingKey.grant(fn, 'kms:Sign', 'kms:GetPublicKey');
+    this.eventBus.grantPutEventsTo(fn);
     this.acknowledgeTableIndexes(fn);
 
     // Secret ARNs end in a random suffix, so a name prefix can only be granted with a wildcard.
@@ -244,6 +305,51 @@ export class SsoStack extends Stack {
       id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${this.secretsPrefix}*]`,
       reason: `GetSecretValue on the secrets named ${this.secretsPrefix}... only (SAML SP decryption keys, OIDC client secrets); secret ARNs carry a random suffix, so the name prefix needs a wildcard.`,
     });
+  }
+
+  /**
+   * Updates connection items and publishes `certificate.expiring`; it mints no session and reads
+   * no secret, so it may neither sign nor read Secrets Manager. The public key only because the
+   * shared configuration names the signing key.
+   */
+  private grantMetadataRefreshFunction(fn: SsoFunction): void {
+    this.table.grantReadWriteData(fn);
+    this.signingKey.grant(fn, 'kms:GetPublicKey');
+    this.eventBus.grantPutEventsTo(fn);
+    this.acknowledgeTableIndexes(fn);
+  }
+
+  /** A rate schedule in the default group, invoking the function under a role that may invoke it alone. */
+  private scheduleMetadataRefresh(fn: SsoFunction, rate: Duration): Schedule {
+    // An own role rather than the target's shared one, so its acknowledgement sits on it alone;
+    // the conditions keep another account's schedules from assuming it (confused deputy).
+    const role = new Role(this, 'MetadataRefreshSchedulerRole', {
+      description: `Lets EventBridge Scheduler invoke the metadata refresh of ${this.stackName}`,
+      assumedBy: new ServicePrincipal('scheduler.amazonaws.com', {
+        conditions: {
+          StringEquals: {
+            'aws:SourceAccount': Aws.ACCOUNT_ID,
+            'aws:SourceArn': `arn:${Aws.PARTITION}:scheduler:${Aws.REGION}:${Aws.ACCOUNT_ID}:schedule-group/default`,
+          },
+        },
+      }),
+    });
+    const schedule = new Schedule(this, 'MetadataRefreshSchedule', {
+      description: `Refreshes the IdP metadata of the SAML connections of ${this.stackName}`,
+      schedule: ScheduleExpression.rate(rate),
+      target: new LambdaInvoke(fn.function, {
+        role,
+        // A run delivered after the next one is due does nothing the next one would not.
+        maxEventAge: rate.toSeconds() < MAX_SCHEDULE_EVENT_AGE.toSeconds() ? rate : MAX_SCHEDULE_EVENT_AGE,
+      }),
+    });
+    const functionLogicalId = this.getLogicalId(fn.function.node.defaultChild as CfnElement);
+    Validations.of(role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${functionLogicalId}.Arn>:*]`,
+      reason:
+        'lambda:InvokeFunction on the metadata-refresh function and its versions and aliases (grantInvoke adds the ":*" qualifier); the wildcard stays inside this one function.',
+    });
+    return schedule;
   }
 
   private acknowledgeTableIndexes(fn: SsoFunction): void {
@@ -269,6 +375,13 @@ function validateProps(props: SsoStackProps): void {
     const value = props[key];
     if (value !== undefined && (!Number.isInteger(value) || value <= 0)) {
       throw new Error(`SsoStack: ${key} must be a positive integer, got ${value}`);
+    }
+  }
+  const rate = props.metadataRefreshRate;
+  if (rate !== undefined && !rate.isUnresolved()) {
+    const minutes = rate.toSeconds({ integral: false }) / 60;
+    if (!Number.isInteger(minutes) || minutes < 1) {
+      throw new Error(`SsoStack: metadataRefreshRate must be a whole number of minutes, at least one, got ${rate.toHumanString()}`);
     }
   }
 }

@@ -27,8 +27,20 @@ function logicalId(stack: Stack, construct: { node: { defaultChild?: unknown } }
   return stack.getLogicalId(construct.node.defaultChild as CfnElement);
 }
 
-function policyStatementsOf(synthesized: Synthesized, group: RouteGroup): Array<Record<string, unknown>> {
-  const roleId = logicalId(synthesized.stack, synthesized.stack.functions[group].role);
+/** A route group's function, or `metadataRefresh` for the scheduled one. */
+type FunctionName = RouteGroup | 'metadataRefresh';
+
+function functionOf(stack: SsoStack, name: FunctionName): SsoFunction {
+  return name === 'metadataRefresh' ? stack.metadataRefreshFunction : stack.functions[name];
+}
+
+function functionPropertiesOf(synthesized: Synthesized, name: FunctionName): Record<string, unknown> {
+  const id = logicalId(synthesized.stack, functionOf(synthesized.stack, name).function);
+  return synthesized.template.toJSON().Resources[id].Properties;
+}
+
+function policyStatementsOf(synthesized: Synthesized, name: FunctionName): Array<Record<string, unknown>> {
+  const roleId = logicalId(synthesized.stack, functionOf(synthesized.stack, name).role);
   const policies = synthesized.template.findResources('AWS::IAM::Policy', {
     Properties: { Roles: Match.arrayWith([{ Ref: roleId }]) },
   });
@@ -37,8 +49,8 @@ function policyStatementsOf(synthesized: Synthesized, group: RouteGroup): Array<
   );
 }
 
-function actionsOf(synthesized: Synthesized, group: RouteGroup): string[] {
-  return policyStatementsOf(synthesized, group).flatMap((statement) => [statement.Action].flat() as string[]);
+function actionsOf(synthesized: Synthesized, name: FunctionName): string[] {
+  return policyStatementsOf(synthesized, name).flatMap((statement) => [statement.Action].flat() as string[]);
 }
 
 /** Every logical id a value references through Ref or Fn::GetAtt. */
@@ -190,8 +202,8 @@ describe('SsoStack', () => {
   });
 
   describe('functions', () => {
-    it('creates one function per route group', () => {
-      template.resourceCountIs('AWS::Lambda::Function', new Set(ROUTES.map((route) => route.group)).size);
+    it('creates one function per route group and the metadata-refresh function', () => {
+      template.resourceCountIs('AWS::Lambda::Function', new Set(ROUTES.map((route) => route.group)).size + 1);
     });
 
     it('runs every function on Node.js 22, arm64, logging JSON to its own log group', () => {
@@ -200,28 +212,40 @@ describe('SsoStack', () => {
         Architectures: ['arm64'],
         Handler: 'index.handler',
         MemorySize: 1024,
-        Timeout: 10,
         LoggingConfig: { LogFormat: 'JSON', LogGroup: { Ref: Match.anyValue() } },
       });
       template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
     });
 
+    it('gives the route functions 10 s, within the HTTP API integration limit', () => {
+      for (const group of ['saml', 'oidc', 'session'] as const) {
+        expect(functionPropertiesOf(synthesized, group).Timeout).toBe(10);
+      }
+    });
+
     it('gives every function exactly the configuration variables, none holding a secret', () => {
       const { stack } = synthesized;
-      template.allResourcesProperties('AWS::Lambda::Function', {
-        Environment: {
-          Variables: Match.objectEquals({
-            TABLE_NAME: { Ref: logicalId(stack, stack.table) },
-            PUBLIC_BASE_URL: { 'Fn::GetAtt': [logicalId(stack, stack.api), 'ApiEndpoint'] },
-            SESSION_AUDIENCE: 'https://app.example.com',
-            SESSION_TTL_SECONDS: '28800',
-            SIGNING_KEY_IDS: { 'Fn::GetAtt': [logicalId(stack, stack.signingKey), 'Arn'] },
-            SECRETS_PREFIX: `sso/${STACK_NAME}/`,
-            POWERTOOLS_SERVICE_NAME: 'sso',
-            NODE_OPTIONS: '--enable-source-maps',
-          }),
-        },
-      });
+      const base = {
+        TABLE_NAME: { Ref: logicalId(stack, stack.table) },
+        PUBLIC_BASE_URL: { 'Fn::GetAtt': [logicalId(stack, stack.api), 'ApiEndpoint'] },
+        SESSION_AUDIENCE: 'https://app.example.com',
+        SESSION_TTL_SECONDS: '28800',
+        SIGNING_KEY_IDS: { 'Fn::GetAtt': [logicalId(stack, stack.signingKey), 'Arn'] },
+        POWERTOOLS_SERVICE_NAME: 'sso',
+        NODE_OPTIONS: '--enable-source-maps',
+      };
+      const secretsPrefix = { SECRETS_PREFIX: `sso/${STACK_NAME}/` };
+      const eventBus = { EVENT_BUS_NAME: { Ref: logicalId(stack, stack.eventBus) } };
+      const expected: Record<FunctionName, Record<string, unknown>> = {
+        session: { ...base, ...secretsPrefix },
+        saml: { ...base, ...secretsPrefix, ...eventBus },
+        oidc: { ...base, ...secretsPrefix, ...eventBus },
+        metadataRefresh: { ...base, ...eventBus },
+      };
+      for (const [name, variables] of Object.entries(expected)) {
+        const environment = functionPropertiesOf(synthesized, name as FunctionName).Environment as { Variables: unknown };
+        expect({ name, variables: environment.Variables }).toEqual({ name, variables });
+      }
     });
 
     it('uses publicBaseUrl and sessionTtlSeconds when given', () => {
@@ -261,9 +285,16 @@ describe('SsoStack', () => {
       expect(JSON.stringify(secrets[0]?.Resource)).toMatch(new RegExp(`:secret:sso/${STACK_NAME}/\\*"`));
     });
 
+    it('lets the metadata-refresh function read the public key but never sign or read secrets', () => {
+      const actions = actionsOf(synthesized, 'metadataRefresh');
+      expect(actions).toEqual(expect.arrayContaining(['kms:GetPublicKey', 'dynamodb:UpdateItem', 'events:PutEvents']));
+      expect(actions).not.toContain('kms:Sign');
+      expect(actions.filter((action) => action.startsWith('secretsmanager:'))).toEqual([]);
+    });
+
     it('grants KMS actions on the signing key alone', () => {
       const { stack } = synthesized;
-      for (const group of ['saml', 'session'] as const) {
+      for (const group of ['saml', 'oidc', 'session', 'metadataRefresh'] as const) {
         for (const statement of policyStatementsOf(synthesized, group)) {
           if (![statement.Action].flat().some((action) => String(action).startsWith('kms:'))) continue;
           expect(statement.Resource).toEqual({ 'Fn::GetAtt': [logicalId(stack, stack.signingKey), 'Arn'] });
@@ -272,10 +303,93 @@ describe('SsoStack', () => {
     });
   });
 
-  it('outputs the API URL, the table name and the signing key ARN', () => {
+  /*
+   * The bus carries the service's events, source `sso`, detail-type the event name: user.created,
+   * user.updated, user.linked, user.deactivated, login.succeeded, login.refused (SAML and OIDC
+   * login functions), seat_limit.reached (login functions), certificate.expiring (metadata refresh).
+   */
+  describe('event bus', () => {
+    it('is a custom bus named after the stack', () => {
+      template.resourceCountIs('AWS::Events::EventBus', 1);
+      template.hasResourceProperties('AWS::Events::EventBus', { Name: `sso-${STACK_NAME}` });
+    });
+
+    it('lets the login and metadata-refresh functions put events on this bus alone', () => {
+      const busArn = { 'Fn::GetAtt': [logicalId(synthesized.stack, synthesized.stack.eventBus), 'Arn'] };
+      for (const name of ['saml', 'oidc', 'metadataRefresh'] as const) {
+        const statements = policyStatementsOf(synthesized, name).filter((statement) =>
+          [statement.Action].flat().some((action) => String(action).startsWith('events:')),
+        );
+        expect({ name, statements }).toEqual({
+          name,
+          statements: [expect.objectContaining({ Action: 'events:PutEvents', Effect: 'Allow', Resource: busArn })],
+        });
+      }
+    });
+
+    it('gives the session function, which publishes nothing, no events permission', () => {
+      expect(actionsOf(synthesized, 'session').filter((action) => action.startsWith('events:'))).toEqual([]);
+    });
+  });
+
+  describe('metadata refresh', () => {
+    it('runs on Node.js 22, arm64, with 60 s to fetch every connection\'s metadata', () => {
+      expect(functionPropertiesOf(synthesized, 'metadataRefresh')).toEqual(
+        expect.objectContaining({ Runtime: 'nodejs22.x', Architectures: ['arm64'], Timeout: 60 }),
+      );
+    });
+
+    it('is invoked by a schedule every 6 hours by default', () => {
+      const { stack } = synthesized;
+      template.resourceCountIs('AWS::Scheduler::Schedule', 1);
+      template.hasResourceProperties('AWS::Scheduler::Schedule', {
+        ScheduleExpression: 'rate(6 hours)',
+        State: 'ENABLED',
+        FlexibleTimeWindow: { Mode: 'OFF' },
+        Target: {
+          Arn: { 'Fn::GetAtt': [logicalId(stack, stack.metadataRefreshFunction.function), 'Arn'] },
+          RoleArn: { 'Fn::GetAtt': [Match.anyValue(), 'Arn'] },
+          RetryPolicy: Match.objectLike({ MaximumEventAgeInSeconds: 6 * 60 * 60 }),
+        },
+      });
+    });
+
+    it('runs at the metadataRefreshRate when given', () => {
+      synth({ metadataRefreshRate: Duration.minutes(30) }).template.hasResourceProperties('AWS::Scheduler::Schedule', {
+        ScheduleExpression: 'rate(30 minutes)',
+        Target: Match.objectLike({ RetryPolicy: Match.objectLike({ MaximumEventAgeInSeconds: 30 * 60 }) }),
+      });
+    });
+
+    it('invokes through a role that only Scheduler of this account may assume and that may invoke this function alone', () => {
+      const { stack } = synthesized;
+      const schedule = Object.values(template.findResources('AWS::Scheduler::Schedule'))[0];
+      const [roleId] = referencedIds(schedule?.Properties.Target.RoleArn);
+      const role = template.toJSON().Resources[roleId as string];
+      expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([
+        expect.objectContaining({
+          Principal: { Service: 'scheduler.amazonaws.com' },
+          Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' }, 'aws:SourceArn': expect.anything() } },
+        }),
+      ]);
+      const policies = Object.values(
+        template.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: roleId }] } }),
+      );
+      const statements = policies.flatMap((policy) => policy.Properties.PolicyDocument.Statement as Array<Record<string, unknown>>);
+      expect(statements.map((statement) => statement.Action)).toEqual(['lambda:InvokeFunction']);
+      expect(new Set(referencedIds(statements[0]?.Resource))).toEqual(
+        new Set([logicalId(stack, stack.metadataRefreshFunction.function)]),
+      );
+    });
+  });
+
+  it('outputs the API URL, the table name, the signing key ARN and the event bus', () => {
+    const { stack } = synthesized;
     template.hasOutput('ApiUrl', {});
-    template.hasOutput('TableName', { Value: { Ref: logicalId(synthesized.stack, synthesized.stack.table) } });
+    template.hasOutput('TableName', { Value: { Ref: logicalId(stack, stack.table) } });
     template.hasOutput('SigningKeyArn', {});
+    template.hasOutput('EventBusName', { Value: { Ref: logicalId(stack, stack.eventBus) } });
+    template.hasOutput('EventBusArn', { Value: { 'Fn::GetAtt': [logicalId(stack, stack.eventBus), 'Arn'] } });
   });
 
   it('has no circular dependency between resources', () => {
@@ -299,6 +413,8 @@ describe('SsoStack', () => {
       ['a publicBaseUrl that is no URL', { publicBaseUrl: 'sso.example.com' }],
       ['a zero sessionTtlSeconds', { sessionTtlSeconds: 0 }],
       ['a fractional throttleRateLimit', { throttleRateLimit: 1.5 }],
+      ['a metadataRefreshRate under a minute', { metadataRefreshRate: Duration.seconds(30) }],
+      ['a metadataRefreshRate of no whole minutes', { metadataRefreshRate: Duration.seconds(90) }],
     ])('rejects %s', (_name, props) => {
       expect(() => synth(props)).toThrow(/SsoStack: /);
     });
@@ -306,7 +422,7 @@ describe('SsoStack', () => {
 });
 
 describe('SsoFunction', () => {
-  function create(props: { memorySize?: number; timeout?: Duration }): void {
+  function create(props: { memorySize?: number; timeout?: Duration; servesHttpApi?: boolean }): void {
     const stack = new Stack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'FunctionTest');
     new SsoFunction(stack, 'Fn', { entry: 'functions/session.ts', projectRoot: PROJECT_ROOT, ...props });
   }
@@ -321,5 +437,13 @@ describe('SsoFunction', () => {
 
   it('accepts the limits themselves', () => {
     expect(() => create({ memorySize: 128, timeout: Duration.seconds(30) })).not.toThrow();
+  });
+
+  it.each([Duration.seconds(0), Duration.seconds(901)])('rejects timeout %s for an asynchronous function', (timeout) => {
+    expect(() => create({ timeout, servesHttpApi: false })).toThrow(/timeout must be a whole number of seconds from 1 to 900/);
+  });
+
+  it('accepts up to 900 s for a function that serves no HTTP API route', () => {
+    expect(() => create({ timeout: Duration.seconds(900), servesHttpApi: false })).not.toThrow();
   });
 });
