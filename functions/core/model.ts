@@ -84,6 +84,8 @@ export interface SamlConnection extends ConnectionBase {
   readonly idpSsoUrl: string;
   /** PEM certificates; several during a rotation. */
   readonly idpCertificates: readonly string[];
+  /** Where the IdP publishes its metadata: refreshed on a schedule, new certificates added beside the old. */
+  readonly metadataUrl?: string;
   /** Overrides the derived SP entity id, so a customer can move here from another SP without touching the IdP. */
   readonly spEntityId?: string;
   /** Overrides the derived ACS URL, for the same reason. */

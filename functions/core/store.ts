@@ -34,6 +34,11 @@ export interface Store {
   getTenant(tenantId: string): Promise<Tenant | undefined>;
   putConnection(connection: Connection): Promise<void>;
   getConnection(connectionId: string): Promise<Connection | undefined>;
+  /**
+   * Saves a changed connection as the next version, if it is still at the version it was read at;
+   * otherwise `invalid_request` (someone else changed it first: read it again).
+   */
+  updateConnection<C extends Connection>(connection: C): Promise<C>;
   /** Remembers an AuthnRequest id until `expiresAt`, so its response can be matched once. */
   recordAuthnRequest(connectionId: string, requestId: string, expiresAt: Date): Promise<void>;
   /**
@@ -275,6 +280,25 @@ export function createStore(options: StoreOptions): Store {
         [TABLE_KEYS.byTenantSortKey]: connection.id,
       }),
     getConnection: (connectionId) => get<Connection>(key.connection(connectionId)),
+    async updateConnection<C extends Connection>(connection: C): Promise<C> {
+      const next: C = { ...connection, version: (connection.version ?? 0) + 1 };
+      try {
+        await client.send(
+          new PutCommand({
+            TableName,
+            Item: { ...key.connection(next.id), ...next, [TABLE_KEYS.byTenantPartitionKey]: byTenant.connections(next.tenantId), [TABLE_KEYS.byTenantSortKey]: next.id },
+            ConditionExpression: connection.version === undefined ? 'attribute_exists(pk) AND attribute_not_exists(version)' : 'version = :seen',
+            ...(connection.version === undefined ? {} : { ExpressionAttributeValues: { ':seen': connection.version } }),
+          }),
+        );
+        return next;
+      } catch (error) {
+        if (error instanceof ConditionalCheckFailedException) {
+          throw new AppError('invalid_request', `connection ${connection.id} changed since it was read (or does not exist); read it again`);
+        }
+        return unavailable(error);
+      }
+    },
 
     recordAuthnRequest: (connectionId, requestId, expiresAt) =>
       put({ ...key.authnRequest(connectionId, requestId), expiresAt: epochSeconds(expiresAt) }),

@@ -4,7 +4,7 @@ import type { OidcConnection } from '../model';
 import type { Runtime } from '../runtime';
 import { allowedReturnTo } from '../sessions';
 import { auditRefusal, signIn } from '../sign-in';
-import { authorizationUrl, redeemCallback, relyingParty } from './relying-party';
+import { authorizationUrl, oidcIdentity, redeemCallback, relyingParty } from './relying-party';
 
 /** How long a login may take at the provider before its state is forgotten. */
 const PENDING_LOGIN_TTL_SECONDS = 10 * 60;
@@ -42,16 +42,6 @@ export async function startOidcLogin(runtime: Runtime, connectionId: string, ret
   return authorizationUrl(config, connection, { ...pending, redirectUri: redirectUri(runtime, connection) });
 }
 
-/** OIDC claims as the attribute lists the provisioning core maps: strings stay, arrays of strings spread. */
-function claimsAsAttributes(claims: Readonly<Record<string, unknown>>): Record<string, string[]> {
-  const attributes: Record<string, string[]> = {};
-  for (const [name, value] of Object.entries(claims)) {
-    const values = (Array.isArray(value) ? value : [value]).filter((v) => ['string', 'number', 'boolean'].includes(typeof v)).map(String);
-    if (values.length) attributes[name] = values;
-  }
-  return attributes;
-}
-
 /**
  * Completes a login at the callback: a provider `error=` is `oidc_idp_error`; the state is
  * consumed with a conditional delete; the code is redeemed and the ID token verified in full;
@@ -82,17 +72,7 @@ export async function completeOidcLogin(runtime: Runtime, connectionId: string, 
       { url: callbackUrl, state, nonce: pending.nonce, codeVerifier: pending.codeVerifier, now },
       (claims) => claims.email === undefined || required.some((attribute) => !attributes[attribute]?.from?.some((source) => claims[source] !== undefined)),
     );
-    const session = await signIn(
-      runtime,
-      connection,
-      {
-        subject: login.subject,
-        attributes: claimsAsAttributes(login.claims),
-        // Entra ID marks a verified email with xms_edov rather than email_verified.
-        emailVerified: login.claims.email_verified === true || login.claims.xms_edov === true,
-      },
-      now,
-    );
+    const session = await signIn(runtime, connection, oidcIdentity(login.claims), now);
     return { ...session, returnTo: pending.returnTo };
   });
 }

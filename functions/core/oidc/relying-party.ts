@@ -2,6 +2,7 @@ import * as client from 'openid-client';
 import { createRemoteJWKSet, errors as joseErrors, importJWK, jwtVerify, type JWK } from 'jose';
 import { AppError } from '../errors';
 import type { OidcConnection } from '../model';
+import type { AssertedIdentity } from '../provisioning';
 import type { Secrets } from '../secrets';
 
 /** The ID token's claims and, where the mapping needed more, the userinfo claims, already checked. */
@@ -193,4 +194,15 @@ export async function redeemCallback(
   } catch (error) {
     return translate(error);
   }
+}
+
+/** The identity OIDC claims assert: `sub`, the claims as attribute lists, and whether the email is vouched for. */
+export function oidcIdentity(claims: Readonly<Record<string, unknown>>): AssertedIdentity {
+  const attributes: Record<string, string[]> = {};
+  for (const [name, value] of Object.entries(claims)) {
+    const values = (Array.isArray(value) ? value : [value]).filter((v) => ['string', 'number', 'boolean'].includes(typeof v)).map(String);
+    if (values.length) attributes[name] = values;
+  }
+  // Entra ID marks a verified email with xms_edov rather than email_verified.
+  return { subject: String(claims.sub ?? ''), attributes, emailVerified: claims.email_verified === true || claims.xms_edov === true };
 }

@@ -1,0 +1,73 @@
+import { X509Certificate } from 'node:crypto';
+import { AppError } from '../errors';
+import type { SamlConnection } from '../model';
+import { NS, attribute, childElements, descendants, parseUntrustedXml, text } from './xml';
+
+const MD = 'urn:oasis:names:tc:SAML:2.0:metadata';
+const REDIRECT = 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect';
+
+/** What a SAML connection takes from its IdP's metadata. */
+export interface IdpMetadata {
+  readonly entityId: string;
+  readonly ssoUrl: string;
+  /** PEM signing certificates. */
+  readonly certificates: readonly string[];
+}
+
+function toPem(base64: string): string {
+  const body = base64.replace(/\s+/g, '').match(/.{1,64}/g)?.join('\n') ?? '';
+  return `-----BEGIN CERTIFICATE-----\n${body}\n-----END CERTIFICATE-----\n`;
+}
+
+/**
+ * Reads an IdP's SAML metadata: its entity id, its HTTP-Redirect SSO URL, and its signing
+ * certificates (KeyDescriptors for signing, or without a use).
+ *
+ * @throws AppError `invalid_request` naming what is missing.
+ */
+export function parseIdpMetadata(xml: string): IdpMetadata {
+  const doc = parseUntrustedXml(xml);
+  const entity = descendants(doc, MD, 'EntityDescriptor')[0];
+  const idp = entity && childElements(entity, MD, 'IDPSSODescriptor')[0];
+  if (!entity || !idp) throw new AppError('invalid_request', 'the metadata has no EntityDescriptor with an IDPSSODescriptor');
+  const entityId = attribute(entity, 'entityID');
+  const sso = childElements(idp, MD, 'SingleSignOnService').find((s) => attribute(s, 'Binding') === REDIRECT);
+  const certificates = childElements(idp, MD, 'KeyDescriptor')
+    .filter((k) => (attribute(k, 'use') ?? 'signing') === 'signing')
+    .flatMap((k) => descendants(k, NS.dsig, 'X509Certificate'))
+    .map((c) => text(c))
+    .filter((c): c is string => c !== undefined)
+    .map(toPem);
+  if (!entityId) throw new AppError('invalid_request', 'the metadata names no entityID');
+  if (!sso) throw new AppError('invalid_request', 'the IdP offers no HTTP-Redirect SingleSignOnService');
+  if (certificates.length === 0) throw new AppError('invalid_request', 'the metadata has no signing certificate');
+  return { entityId, ssoUrl: attribute(sso, 'Location')!, certificates: [...new Set(certificates)] };
+}
+
+/** When a PEM certificate stops being valid. */
+export function certificateExpiry(pem: string): Date {
+  return new Date(new X509Certificate(pem).validTo);
+}
+
+/**
+ * A connection refreshed from new metadata: certificates it did not have are added beside the
+ * old ones (an overlap, so a rotation never breaks logins); the entity id and SSO URL follow the
+ * metadata. Returns the connection unchanged when nothing is new.
+ */
+export function refreshFromMetadata(connection: SamlConnection, metadata: IdpMetadata): { connection: SamlConnection; added: string[] } {
+  const normalize = (pem: string) => pem.replace(/\s+/g, '');
+  const known = new Set(connection.idpCertificates.map(normalize));
+  const added = metadata.certificates.filter((pem) => !known.has(normalize(pem)));
+  const changed = added.length > 0 || metadata.entityId !== connection.idpEntityId || metadata.ssoUrl !== connection.idpSsoUrl;
+  if (!changed) return { connection, added };
+  return {
+    connection: { ...connection, idpEntityId: metadata.entityId, idpSsoUrl: metadata.ssoUrl, idpCertificates: [...connection.idpCertificates, ...added] },
+    added,
+  };
+}
+
+/** The connection's certificates that expire within `days` of `now` (or already have). */
+export function expiringCertificates(connection: SamlConnection, now: Date, days = 30): { pem: string; expiresAt: Date }[] {
+  const horizon = now.getTime() + days * 24 * 60 * 60 * 1000;
+  return connection.idpCertificates.map((pem) => ({ pem, expiresAt: certificateExpiry(pem) })).filter((c) => c.expiresAt.getTime() <= horizon);
+}
