@@ -2,7 +2,7 @@ import type { Connection, SamlConnection, User } from './model';
 import { evaluateLogin, mayLinkByEmail, type AssertedIdentity, type FieldChange, type MappedProfile } from './provisioning';
 import { oidcIdentity } from './oidc/relying-party';
 import type { Runtime } from './runtime';
-import { spEndpoints } from './saml/service-provider';
+import { samlChecks } from './saml/login';
 import { verifySamlResponse } from './saml/verify-response';
 
 /** What a login would do, computed without writing anything. */
@@ -57,15 +57,8 @@ export async function evaluateIdentity(runtime: Runtime, connection: Connection,
  */
 export async function evaluateSamlResponse(runtime: Runtime, connection: SamlConnection, samlResponse: string, at?: Date): Promise<LoginEvaluation> {
   const issueInstant = /IssueInstant="([^"]+)"/.exec(Buffer.from(samlResponse.replace(/\s+/g, ''), 'base64').toString('utf8'))?.[1];
-  const assertion = await verifySamlResponse(samlResponse, {
-    ...spEndpoints(connection, runtime.config.publicBaseUrl),
-    idpEntityId: connection.idpEntityId,
-    idpCertificates: connection.idpCertificates,
-    clockSkewSeconds: connection.clockSkewSeconds,
-    allowSha1: connection.allowSha1,
-    ...(connection.spDecryptionKeySecret ? { decryptionKey: await runtime.secrets.read(connection.spDecryptionKeySecret) } : {}),
-    now: at ?? (issueInstant ? new Date(issueInstant) : runtime.clock()),
-  });
+  const when = at ?? (issueInstant ? new Date(issueInstant) : runtime.clock());
+  const assertion = await verifySamlResponse(samlResponse, await samlChecks(runtime, connection, when));
   return evaluateIdentity(runtime, connection, { subject: assertion.nameId, attributes: assertion.attributes, emailVerified: true });
 }
 

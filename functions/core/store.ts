@@ -225,6 +225,41 @@ export function createStore(options: StoreOptions): Store {
     }
   }
 
+  /** Moves a user between active and deactivated with its seat, in one transaction; the same status is a no-op. */
+  async function setStatus(userId: string, status: User['status'], at: Date): Promise<User | undefined> {
+    const user = await get<User>(key.user(userId));
+    if (!user || user.status === status) return user;
+    const activating = status === 'active';
+    const reasons = await transact({
+      TransactItems: [
+        {
+          Update: {
+            TableName,
+            Key: key.user(userId),
+            UpdateExpression: 'SET #status = :to, updatedAt = :at',
+            ConditionExpression: '#status = :from',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: { ':to': status, ':from': user.status, ':at': at.toISOString() },
+          },
+        },
+        {
+          Update: {
+            TableName,
+            Key: key.tenant(user.tenantId),
+            UpdateExpression: 'SET seatCount = seatCount + :delta',
+            // Reactivation takes a seat under the limit; deactivation frees one.
+            ConditionExpression: activating ? 'attribute_not_exists(seatLimit) OR seatCount < seatLimit' : 'seatCount > :zero',
+            ExpressionAttributeValues: { ':delta': activating ? 1 : -1, ...(activating ? {} : { ':zero': 0 }) },
+          },
+        },
+      ],
+    });
+    if (reasons && activating && failedAt(reasons, 1)) throw new AppError('seat_limit_reached', 'this organization has no seat left for the account');
+    // A racing change of the same user is fine: it reached the same status first.
+    if (reasons && !failedAt(reasons, 0)) throw new AppError('service_unavailable', 'the account status could not be changed; try again');
+    return get<User>(key.user(userId));
+  }
+
   async function queryByTenantIndex<T>(partition: string): Promise<T[]> {
     const items: T[] = [];
     let ExclusiveStartKey: Record<string, unknown> | undefined;
@@ -450,58 +485,8 @@ export function createStore(options: StoreOptions): Store {
       return current;
     },
 
-    async deactivateUser(userId, at) {
-      const user = await get<User>(key.user(userId));
-      if (!user || user.status === 'deactivated') return user;
-      const reasons = await transact({
-        TransactItems: [
-          {
-            Update: {
-              TableName,
-              Key: key.user(userId),
-              UpdateExpression: 'SET #status = :deactivated, updatedAt = :at',
-              ConditionExpression: '#status = :active',
-              ExpressionAttributeNames: { '#status': 'status' },
-              ExpressionAttributeValues: { ':deactivated': 'deactivated', ':active': 'active', ':at': at.toISOString() },
-            },
-          },
-          { Update: { TableName, Key: key.tenant(user.tenantId), UpdateExpression: 'SET seatCount = seatCount - :one', ConditionExpression: 'seatCount > :zero', ExpressionAttributeValues: { ':one': 1, ':zero': 0 } } },
-        ],
-      });
-      if (reasons && !failedAt(reasons, 0)) throw new AppError('service_unavailable', 'the account could not be deactivated; try again');
-      return get<User>(key.user(userId));
-    },
-
-    async reactivateUser(userId, at) {
-      const user = await get<User>(key.user(userId));
-      if (!user || user.status === 'active') return user;
-      const reasons = await transact({
-        TransactItems: [
-          {
-            Update: {
-              TableName,
-              Key: key.user(userId),
-              UpdateExpression: 'SET #status = :active, updatedAt = :at',
-              ConditionExpression: '#status = :deactivated',
-              ExpressionAttributeNames: { '#status': 'status' },
-              ExpressionAttributeValues: { ':deactivated': 'deactivated', ':active': 'active', ':at': at.toISOString() },
-            },
-          },
-          {
-            Update: {
-              TableName,
-              Key: key.tenant(user.tenantId),
-              UpdateExpression: 'SET seatCount = seatCount + :one',
-              ConditionExpression: 'attribute_not_exists(seatLimit) OR seatCount < seatLimit',
-              ExpressionAttributeValues: { ':one': 1 },
-            },
-          },
-        ],
-      });
-      if (reasons && failedAt(reasons, 1)) throw new AppError('seat_limit_reached', 'this organization has no seat left for the account');
-      if (reasons && !failedAt(reasons, 0)) throw new AppError('service_unavailable', 'the account could not be reactivated; try again');
-      return get<User>(key.user(userId));
-    },
+    deactivateUser: (userId, at) => setStatus(userId, 'deactivated', at),
+    reactivateUser: (userId, at) => setStatus(userId, 'active', at),
 
     listTenants: () => queryByTenantIndex<Tenant>(byTenant.tenants),
     listConnections: (tenantId) => queryByTenantIndex<Connection>(byTenant.connections(tenantId)),

@@ -4,7 +4,7 @@ import type { Runtime } from '../runtime';
 import { allowedReturnTo } from '../sessions';
 import { auditRefusal, signIn } from '../sign-in';
 import { createAuthnRequest, spEndpoints, spMetadata } from './service-provider';
-import { verifySamlResponse } from './verify-response';
+import { verifySamlResponse, type SamlChecks } from './verify-response';
 
 /** How long an SP-initiated login may take at the IdP before its AuthnRequest id is forgotten. */
 const AUTHN_REQUEST_TTL_SECONDS = 10 * 60;
@@ -41,6 +41,19 @@ export async function samlMetadata(runtime: Runtime, connectionId: string): Prom
   return spMetadata(connection, spEndpoints(connection, runtime.config.publicBaseUrl));
 }
 
+/** What a connection's responses are checked against at `now`. */
+export async function samlChecks(runtime: Runtime, connection: SamlConnection, now: Date): Promise<SamlChecks> {
+  return {
+    ...spEndpoints(connection, runtime.config.publicBaseUrl),
+    idpEntityId: connection.idpEntityId,
+    idpCertificates: connection.idpCertificates,
+    clockSkewSeconds: connection.clockSkewSeconds,
+    allowSha1: connection.allowSha1,
+    ...(connection.spDecryptionKeySecret ? { decryptionKey: await runtime.secrets.read(connection.spDecryptionKeySecret) } : {}),
+    now,
+  };
+}
+
 /**
  * Completes a login at the ACS: verifies the response completely, refuses replays and responses
  * to no pending request, finds or creates the user, and mints a session. Every outcome is audited.
@@ -59,15 +72,7 @@ export async function completeSamlLogin(
   return auditRefusal(runtime, connection, now, async () => {
     if (!form.samlResponse) throw new AppError('invalid_request', 'the form field SAMLResponse is missing');
     const returnTo = allowedReturnTo(form.relayState, connection.returnToAllowlist);
-    const assertion = await verifySamlResponse(form.samlResponse, {
-      ...spEndpoints(connection, runtime.config.publicBaseUrl),
-      idpEntityId: connection.idpEntityId,
-      idpCertificates: connection.idpCertificates,
-      clockSkewSeconds: connection.clockSkewSeconds,
-      allowSha1: connection.allowSha1,
-      ...(connection.spDecryptionKeySecret ? { decryptionKey: await runtime.secrets.read(connection.spDecryptionKeySecret) } : {}),
-      now,
-    });
+    const assertion = await verifySamlResponse(form.samlResponse, await samlChecks(runtime, connection, now));
     if (assertion.inResponseTo === undefined && !connection.allowIdpInitiated) {
       throw new AppError('saml_unsolicited', 'this connection accepts only logins that start at the application');
     }
