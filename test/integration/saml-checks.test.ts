@@ -21,7 +21,8 @@ import {
 /**
  * One test per check of the ACS, each through the real handler against DynamoDB Local with
  * responses signed here by the test IdP. Each negative response differs from a valid one in the
- * one thing its check looks at, so removing that check turns the refusal into a 303.
+ * one thing its check looks at, so removing that check turns the refusal into a 303 (or, where
+ * another check stands behind it, into that check's refusal).
  */
 
 // Frozen, and in the future of the fixtures so that no TTL could ever remove a recorded item early.
@@ -108,7 +109,11 @@ function refusal(result: Awaited<ReturnType<typeof postAcs>>) {
 }
 
 describe('SAML ACS: the positive controls', () => {
-  it.each(['assertion', 'response', 'both'] as const)('accepts a valid response signed on the %s with a 303 and a session cookie', async (sign) => {
+  it.each([
+    ['on the assertion', 'assertion'],
+    ['on the response', 'response'],
+    ['on both', 'both'],
+  ] as const)('accepts a valid response signed %s with a 303 and a session cookie', async (_, sign) => {
     const { connection, acs, valid } = await setUp();
     const result = await postAcs(acs, connection.id, await issueSamlResponse(valid({ sign })));
     expect(result.statusCode).toBe(303);
@@ -132,9 +137,12 @@ describe('SAML ACS: signatures', () => {
     expect(refusal(result)).toEqual({ status: 401, code: 'saml_invalid_signature' });
   });
 
-  it.each(['assertion', 'response'] as const)(
-    "rejects a %s signed by another key, even with that key's certificate in KeyInfo",
-    async (sign) => {
+  it.each([
+    ['an assertion', 'assertion'],
+    ['a response', 'response'],
+  ] as const)(
+    "rejects %s signed by another key, even with that key's certificate in KeyInfo",
+    async (_, sign) => {
       const { connection, acs, valid } = await setUp();
       const xml = await issueSamlResponseXml(valid({ sign, ...attacker }));
       expect(xml).toContain('<ds:X509Certificate>');
@@ -143,7 +151,10 @@ describe('SAML ACS: signatures', () => {
     },
   );
 
-  it.each(['assertion', 'response'] as const)('rejects a signed %s whose NameID was altered after signing', async (sign) => {
+  it.each([
+    ['an assertion', 'assertion'],
+    ['a response', 'response'],
+  ] as const)('rejects %s whose NameID was altered after it was signed', async (_, sign) => {
     const { connection, acs, valid } = await setUp();
     const options = valid({ sign });
     const xml = await issueSamlResponseXml(options);
@@ -205,6 +216,18 @@ describe('SAML ACS: signatures', () => {
     const { connection, acs, valid } = await setUp();
     const xml = await issueSamlResponseXml(valid({ sign: 'none' }));
     const result = await postAcs(acs, connection.id, base64(signWith(xml, { referencedId: assertionIdOf(xml), carrierId: responseIdOf(xml) })));
+    expect(refusal(result)).toEqual({ status: 401, code: 'saml_invalid_signature' });
+  });
+
+  it('rejects a Response signature that covers only an element inside the Response', async () => {
+    const { connection, acs, valid } = await setUp();
+    const xml = await issueSamlResponseXml(valid({ sign: 'none' }));
+    const wrapId = `_${randomUUID()}`;
+    // The assertion sits in a foreign element under Extensions, which the schema lets through; only that element is signed.
+    const moved = xml
+      .replace(assertionOf(xml), '')
+      .replace('<samlp:Status>', `<samlp:Extensions><x:Wrap xmlns:x="urn:example:wrap" ID="${wrapId}">${assertionOf(xml)}</x:Wrap></samlp:Extensions><samlp:Status>`);
+    const result = await postAcs(acs, connection.id, base64(signWith(moved, { referencedId: wrapId, carrierId: responseIdOf(moved) })));
     expect(refusal(result)).toEqual({ status: 401, code: 'saml_invalid_signature' });
   });
 
@@ -463,6 +486,7 @@ describe('SAML ACS: InResponseTo and replay', () => {
     const late = await postAcs(await acsAt(seconds(3600)), connection.id, response);
     // Either such an assertion is refused outright, or its id is still known an hour later.
     expect(late.statusCode).not.toBe(303);
+    expect(late.statusCode).toBeLessThan(500);
     expect(problemCode(late)).toBe(first.statusCode === 303 ? 'saml_replay' : problemCode(first));
   });
 });
