@@ -25,6 +25,8 @@ const OIDC_PROVIDER_PORT = Number(process.env.OIDC_PROVIDER_PORT ?? PORT + 1);
 
 mkdirSync(new URL('dynamodb/', DATA), { recursive: true });
 const dynamo = await startDynamoDbLocal({ path: new URL('dynamodb/', DATA).pathname });
+// The admin CLI uses this instance while it runs: two DynamoDB Local processes on one data directory deadlock on writes.
+writeFileSync(new URL('dynamodb-endpoint.json', DATA), JSON.stringify({ endpoint: dynamo.endpoint, pid: process.pid }));
 const client = createDocumentClient({ endpoint: dynamo.endpoint });
 await ensureTable(client, TABLE_NAME);
 

@@ -275,6 +275,7 @@ export class SsoStack extends Stack {
     }
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.apiEndpoint, description: 'The HTTP API endpoint' });
+    new CfnOutput(this, 'PublicBaseUrl', { value: props.publicBaseUrl ?? this.api.apiEndpoint, description: 'The public URL SP entity ids and ACS URLs derive from' });
     new CfnOutput(this, 'TableName', { value: this.table.tableName, description: 'The DynamoDB table' });
     new CfnOutput(this, 'SigningKeyArn', { value: this.signingKey.keyArn, description: 'The KMS key that signs sessions' });
     new CfnOutput(this, 'SecretsPrefix', { value: this.secretsPrefix, description: 'The Secrets Manager name prefix' });

@@ -3,8 +3,8 @@ import type { AuditEvent } from './model';
 
 /**
  * Where domain events go so a SaaS backend can react without polling: `user.created`,
- * `user.updated`, `user.linked`, `user.deactivated`, `login.succeeded`, `login.refused`,
- * `seat_limit.reached`, `certificate.expiring`.
+ * `user.updated`, `user.linked`, `user.deactivated`, `user.reactivated`, `user.removed`,
+ * `login.succeeded`, `login.refused`, `seat_limit.reached`, `certificate.expiring`.
  */
 export interface EventPublisher {
   publish(event: AuditEvent): Promise<void>;

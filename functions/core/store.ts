@@ -92,6 +92,8 @@ export interface Store {
   listTenants(): Promise<Tenant[]>;
   listConnections(tenantId: string): Promise<Connection[]>;
   listUsers(tenantId: string): Promise<User[]>;
+  /** Removes a tenant item (its connections and users are the caller's to remove first). */
+  removeTenant(tenantId: string): Promise<void>;
   /** Removes a connection; its users stay (they may sign in through another). */
   removeConnection(connectionId: string): Promise<void>;
   /** Removes a user with its email key and identity links, freeing its seat if it held one. */
@@ -491,6 +493,14 @@ export function createStore(options: StoreOptions): Store {
     listTenants: () => queryByTenantIndex<Tenant>(byTenant.tenants),
     listConnections: (tenantId) => queryByTenantIndex<Connection>(byTenant.connections(tenantId)),
     listUsers: (tenantId) => queryByTenantIndex<User>(byTenant.users(tenantId)),
+
+    async removeTenant(tenantId) {
+      try {
+        await client.send(new DeleteCommand({ TableName, Key: key.tenant(tenantId) }));
+      } catch (error) {
+        unavailable(error);
+      }
+    },
 
     async removeConnection(connectionId) {
       try {

@@ -1,0 +1,65 @@
+import { audit } from '../audit';
+import { AppError } from '../errors';
+import type { User } from '../model';
+import { normalizeEmail } from '../provisioning';
+import type { Runtime } from '../runtime';
+import type { Store } from '../store';
+
+/** How an admin names a user: by id, or by tenant and email. */
+export type UserRef = { readonly userId: string } | { readonly tenantId: string; readonly email: string };
+
+/** @throws AppError `not_found`. */
+export async function requireUser(store: Store, ref: UserRef): Promise<User> {
+  const user = 'userId' in ref ? await store.getUser(ref.userId) : await store.findUserByEmail(ref.tenantId, normalizeEmail(ref.email));
+  if (!user) throw new AppError('not_found', 'userId' in ref ? `there is no user ${ref.userId}` : `tenant ${ref.tenantId} has no user ${ref.email}`);
+  return user;
+}
+
+type AdminRuntime = Pick<Runtime, 'store' | 'log' | 'events' | 'clock'>;
+
+/** What an admin change did: the user as stored after it, and whether anything changed. */
+export interface UserChange {
+  readonly user: User;
+  readonly changed: boolean;
+}
+
+/**
+ * Deactivates a user, freeing its seat; its sessions stop working at once (`GET /session` checks
+ * the user). Audited and published as `user.deactivated`. A deactivated user is left as it is.
+ *
+ * @throws AppError `not_found`, `service_unavailable`.
+ */
+export async function deactivateUser(runtime: AdminRuntime, ref: UserRef): Promise<UserChange> {
+  const user = await requireUser(runtime.store, ref);
+  if (user.status === 'deactivated') return { user, changed: false };
+  const now = runtime.clock();
+  const after = (await runtime.store.deactivateUser(user.id, now)) ?? user;
+  await audit(runtime, { tenantId: user.tenantId, type: 'user.deactivated', at: now.toISOString(), userId: user.id, detail: { by: 'admin' } });
+  return { user: after, changed: true };
+}
+
+/**
+ * Reactivates a user, taking a seat under the tenant's limit. Audited as `user.reactivated`.
+ * @throws AppError `not_found`, `seat_limit_reached`, `service_unavailable`.
+ */
+export async function reactivateUser(runtime: AdminRuntime, ref: UserRef): Promise<UserChange> {
+  const user = await requireUser(runtime.store, ref);
+  if (user.status === 'active') return { user, changed: false };
+  const now = runtime.clock();
+  const after = (await runtime.store.reactivateUser(user.id, now)) ?? user;
+  await audit(runtime, { tenantId: user.tenantId, type: 'user.reactivated', at: now.toISOString(), userId: user.id, detail: { by: 'admin' } });
+  return { user: after, changed: true };
+}
+
+/**
+ * Removes a user with its email key and identity links, freeing its seat. Audited as `user.removed`.
+ * A later login of the same identity creates a new user, where the connection allows JIT.
+ *
+ * @throws AppError `not_found`, `service_unavailable`.
+ */
+export async function removeUser(runtime: AdminRuntime, ref: UserRef): Promise<User> {
+  const user = await requireUser(runtime.store, ref);
+  await runtime.store.removeUser(user.id);
+  await audit(runtime, { tenantId: user.tenantId, type: 'user.removed', at: runtime.clock().toISOString(), userId: user.id, detail: { by: 'admin' } });
+  return user;
+}
