@@ -71,7 +71,7 @@ const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 function firstPresent(names: readonly string[], identity: AssertedIdentity): readonly string[] | undefined {
   for (const name of names) {
-    const values = (name === NAME_ID ? [identity.subject] : identity.attributes[name])?.filter((v) => v.trim() !== '');
+    const values = (name === NAME_ID ? [identity.subject] : Object.hasOwn(identity.attributes, name) ? identity.attributes[name] : undefined)?.filter((v) => v.trim() !== '');
     if (values?.length) return values;
   }
   return undefined;
@@ -102,7 +102,7 @@ function evaluateRule(rule: AttributeRule, identity: AssertedIdentity): readonly
  * @throws AppError `missing_required_attribute` naming the first required attribute that is absent.
  */
 export function mapAttributes(mapping: AttributeMapping, identity: AssertedIdentity): MappedProfile {
-  const mapped: Record<string, Value> = {};
+  const mapped: Record<string, Value> = Object.create(null) as Record<string, Value>;
   for (const [attribute, rule] of Object.entries(mapping.attributes)) {
     let values = evaluateRule(rule, identity);
     if (attribute === 'email') values = values?.filter((v) => EMAIL.test(v)).map(normalizeEmail);
@@ -125,7 +125,8 @@ export function mapAttributes(mapping: AttributeMapping, identity: AssertedIdent
 /** The roles of a profile: those its groups map to, or the defaults when none maps; never none at all. */
 export function rolesFor(policy: RolePolicy, profile: MappedProfile): string[] {
   const groups = profile.attributes[policy.groupsAttribute ?? 'groups'];
-  const mapped = new Set((typeof groups === 'string' ? [groups] : (groups ?? [])).flatMap((group) => policy.groupRoles?.[group] ?? []));
+  const groupRoles = policy.groupRoles ?? {};
+  const mapped = new Set((typeof groups === 'string' ? [groups] : (groups ?? [])).flatMap((group) => (Object.hasOwn(groupRoles, group) ? groupRoles[group]! : [])));
   return mapped.size ? [...mapped].sort() : [...policy.defaults];
 }
 
@@ -149,7 +150,7 @@ export function evaluateLogin(
   identity: AssertedIdentity,
   existing: User | undefined,
 ): { profile: MappedProfile; roles: string[]; changes: FieldChange[] } {
-  const profile = mapAttributes(connection.attributeMapping, identity);
+  const profile = trustedEmailOnly(connection, identity, mapAttributes(connection.attributeMapping, identity));
   const domains = connection.allowedEmailDomains;
   if (domains?.length && !(profile.email && domains.map(normalizeEmail).includes(profile.email.slice(profile.email.lastIndexOf('@') + 1)))) {
     throw new AppError('domain_not_allowed', profile.email ? `${profile.email.split('@')[1]} is not one of this organization's email domains` : 'the identity provider sent no email to check against the allowed domains');
@@ -169,6 +170,22 @@ export function evaluateLogin(
     if (allowed && value !== undefined && !same(current[field], value)) changes.push({ field, from: current[field], to: value });
   }
   return { profile, roles, changes };
+}
+
+/**
+ * An email the IdP does not vouch for is never stored, put in a session or used to find a user:
+ * whoever holds it at the IdP may not own the mailbox. Where the email matters to the connection
+ * (required, or bounded to domains) such a login is refused instead.
+ *
+ * @throws AppError `email_not_verified`.
+ */
+function trustedEmailOnly(connection: Connection, identity: AssertedIdentity, profile: MappedProfile): MappedProfile {
+  if (identity.emailVerified || profile.email === undefined) return profile;
+  if (connection.attributeMapping.required.includes('email') || connection.allowedEmailDomains?.length) {
+    throw new AppError('email_not_verified', 'the identity provider does not vouch for this email address');
+  }
+  const { email: _unverified, ...rest } = profile;
+  return rest;
 }
 
 /** The user with the changes applied. */
@@ -213,9 +230,9 @@ export async function provisionUser(store: Store, connection: Connection, identi
   const link = { connectionId: connection.id, subject: identity.subject };
   let existing = await store.findUserByLink(link);
   let linked = false;
-  if (!existing) {
-    const { profile } = evaluateLogin(connection, identity, undefined);
-    const holder = profile.email && mayLinkByEmail(connection, profile.email, identity.emailVerified) ? await store.findUserByEmail(connection.tenantId, profile.email) : undefined;
+  const asNew = existing ? undefined : evaluateLogin(connection, identity, undefined);
+  if (asNew?.profile.email && mayLinkByEmail(connection, asNew.profile.email, identity.emailVerified)) {
+    const holder = await store.findUserByEmail(connection.tenantId, asNew.profile.email);
     if (holder) {
       existing = await store.linkIdentity(activeUser(holder), link);
       linked = true;
@@ -225,12 +242,13 @@ export async function provisionUser(store: Store, connection: Connection, identi
     const user = activeUser(existing);
     const { changes } = evaluateLogin(connection, identity, user);
     if (changes.length === 0) return { user, created: false, linked, changes };
-    return { user: await store.updateUser(user, applyChanges(user, changes, now)), created: false, linked, changes };
+    // A racing writer may have won, even one that deactivated the user: the stored user decides.
+    return { user: activeUser(await store.updateUser(user, applyChanges(user, changes, now))), created: false, linked, changes };
   }
   if (connection.jit === false) {
     throw new AppError('user_not_provisioned', 'your account has not been set up for this application yet; ask your administrator to add you');
   }
-  const { changes } = evaluateLogin(connection, identity, undefined);
+  const { changes } = asNew!;
   const blank: User = { id: randomUUID(), tenantId: connection.tenantId, roles: [], attributes: {}, status: 'active', createdAt: now.toISOString(), updatedAt: now.toISOString() };
   const candidate = applyChanges(blank, changes, now);
   const user = await store.createUser(candidate, link);

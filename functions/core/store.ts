@@ -48,6 +48,8 @@ export interface Store {
    */
   consumeAssertion(input: {
     connectionId: string;
+    /** The IdP's entity id: the replay cache is per IdP, so two connections trusting one IdP share it. */
+    issuer: string;
     assertionId: string;
     replayableUntil: Date;
     inResponseTo: string | undefined;
@@ -144,7 +146,7 @@ const key = {
   session: (id: string) => ({ pk: `SESSION#${id}`, sk: 'SESSION' }),
   pendingLogin: (state: string) => ({ pk: `OIDCSTATE#${state}`, sk: 'OIDCSTATE' }),
   authnRequest: (connectionId: string, requestId: string) => ({ pk: `AUTHNREQUEST#${connectionId}#${requestId}`, sk: 'AUTHNREQUEST' }),
-  assertion: (connectionId: string, assertionId: string) => ({ pk: `ASSERTION#${connectionId}#${assertionId}`, sk: 'ASSERTION' }),
+  assertion: (issuer: string, assertionId: string) => ({ pk: `ASSERTION#${issuer}#${assertionId}`, sk: 'ASSERTION' }),
 };
 
 const byTenant = {
@@ -288,7 +290,16 @@ export function createStore(options: StoreOptions): Store {
 
   async function findUserByLink(link: IdentityLink): Promise<User | undefined> {
     const found = await get<{ userId: string }>(key.link(link));
-    return found ? get<User>(key.user(found.userId)) : undefined;
+    if (!found) return undefined;
+    const user = await get<User>(key.user(found.userId));
+    if (user) return user;
+    // A link that outlived its user (a removal raced a login) would block the identity forever.
+    try {
+      await client.send(new DeleteCommand({ TableName, Key: key.link(link), ConditionExpression: 'userId = :id', ExpressionAttributeValues: { ':id': found.userId } }));
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) unavailable(error);
+    }
+    return undefined;
   }
 
   return {
@@ -340,7 +351,7 @@ export function createStore(options: StoreOptions): Store {
     recordAuthnRequest: (connectionId, requestId, expiresAt) =>
       put({ ...key.authnRequest(connectionId, requestId), expiresAt: epochSeconds(expiresAt) }),
 
-    async consumeAssertion({ connectionId, assertionId, replayableUntil, inResponseTo, now: at }) {
+    async consumeAssertion({ connectionId, issuer, assertionId, replayableUntil, inResponseTo, now: at }) {
       const now = epochSeconds(at);
       const reasons = await transact({
         TransactItems: [
@@ -348,7 +359,7 @@ export function createStore(options: StoreOptions): Store {
             // TTL deletes lazily, so an expired entry still present must not block a fresh id.
             Put: {
               TableName,
-              Item: { ...key.assertion(connectionId, assertionId), expiresAt: epochSeconds(replayableUntil) },
+              Item: { ...key.assertion(issuer, assertionId), expiresAt: epochSeconds(replayableUntil) },
               ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now',
               ExpressionAttributeValues: { ':now': now },
             },

@@ -448,7 +448,7 @@ describe('evaluate', () => {
     const tenantId = await newTenant(['--seat-limit', '1']);
     const id = await newOidcConnection(tenantId);
     await createUser(tenantId, 'ada@example.test');
-    const taken = await admin('evaluate', '--connection', id, '--claims', file('claims.json', { sub: 'other', email: 'ada@example.test' }), '--json');
+    const taken = await admin('evaluate', '--connection', id, '--claims', file('claims.json', { sub: 'other', email: 'ada@example.test', email_verified: true }), '--json');
     expect(taken.code).toBe(1);
     expect(taken.json<LoginReport>().evaluation).toMatchObject({ outcome: 'refused', refusal: { code: 'email_in_use' } });
     const full = await admin('evaluate', '--connection', id, '--claims', file('claims.json', { sub: 'new', email: 'bob@example.test' }));

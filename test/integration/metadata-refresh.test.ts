@@ -70,6 +70,23 @@ describe('scheduled metadata refresh', () => {
     expect((await postAcs(acs, connection.id, await issueSamlResponse(responseFor(refreshed, runtime)))).statusCode).toBe(303);
   });
 
+  it("takes only the connection's own IdP from an aggregate document, and never switches the connection to another IdP", async () => {
+    const runtime = await testRuntime();
+    const path = `/aggregate/${Math.random()}`;
+    const connection = await createSamlConnection(runtime, { metadataUrl: `${baseUrl}${path}` });
+    const intruder = keys.read('attacker.cert.pem');
+    const aggregate = (own: string[]) =>
+      `<md:EntitiesDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata">${metadataXml('https://intruder.example.test', [intruder])}${metadataXml(connection.idpEntityId, own)}</md:EntitiesDescriptor>`;
+    documents.set(path, aggregate([idpCert]));
+    expect((await refreshAllMetadata(runtime)).refreshed).not.toContain(connection.id);
+    expect(((await runtime.store.getConnection(connection.id)) as SamlConnection).idpCertificates).toEqual([idpCert]);
+
+    documents.set(path, metadataXml('https://intruder.example.test', [intruder]));
+    const report = await refreshAllMetadata(runtime);
+    expect(report.failed).toContainEqual({ connectionId: connection.id, reason: expect.stringContaining('does not describe') });
+    expect((await runtime.store.getConnection(connection.id)) as SamlConnection).toMatchObject({ idpEntityId: connection.idpEntityId, idpCertificates: [idpCert] });
+  });
+
   it('leaves a connection alone when its metadata cannot be fetched, and goes on with the others', async () => {
     const runtime = await testRuntime();
     const broken = await createSamlConnection(runtime, { metadataUrl: `${baseUrl}/missing` });

@@ -293,8 +293,26 @@ describe('OIDC identity and trust', () => {
     const attacker = account({ email: victim.email, email_verified: false });
     const result = await logIn(handler, connection, attacker);
 
-    expect(refusal(result)).toEqual({ status: 409, code: 'email_in_use' });
+    expect(refusal(result)).toEqual({ status: 403, code: 'email_not_verified' });
     expect(await runtime.store.findUserByLink({ connectionId: connection.id, subject: attacker.sub })).toBeUndefined();
+  });
+
+  it('never stores, links or puts in the session an email the provider does not vouch for', async () => {
+    const tenantId = `tenant-${randomUUID()}`;
+    const { runtime, connection, handler } = await setUp({ tenantId, linkByEmail: true });
+    const victim = await existingUser(runtime, tenantId, `victim-${randomUUID()}@example.test`);
+
+    const squatter = account({ email: victim.email, email_verified: false });
+    const result = await logIn(handler, connection, squatter);
+
+    expect(result.statusCode).toBe(303);
+    const created = await runtime.store.findUserByLink({ connectionId: connection.id, subject: squatter.sub });
+    expect(created).toBeDefined();
+    expect(created!.id).not.toBe(victim.id);
+    expect(created!.email).toBeUndefined();
+    const claims = JSON.parse(Buffer.from(sessionTokenOf(result).split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+    expect(claims.email).toBeUndefined();
+    expect(await runtime.store.findUserByEmail(tenantId, victim.email!)).toMatchObject({ id: victim.id });
   });
 
   it('refuses, and links nothing, a verified email outside the allowed domains', async () => {

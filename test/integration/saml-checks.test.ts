@@ -346,6 +346,18 @@ describe('SAML ACS: audience, recipient and issuer', () => {
     expect(refusal(result)).toEqual({ status: 401, code: 'saml_audience_mismatch' });
   });
 
+  it('rejects a signed Response that names no Destination', async () => {
+    const { connection, acs, valid } = await setUp();
+    const result = await postAcs(acs, connection.id, await issueSamlResponse(valid({ sign: 'response', destination: null })));
+    expect(refusal(result)).toEqual({ status: 401, code: 'saml_recipient_mismatch' });
+  });
+
+  it('reads an IdP attribute named like an Object property as a plain name', async () => {
+    const { connection, acs, valid } = await setUp();
+    const result = await postAcs(acs, connection.id, await issueSamlResponse(valid({ attributes: { constructor: ['x'], hasOwnProperty: ['z'], toString: ['y'] } })));
+    expect(result.statusCode).toBe(303);
+  });
+
   it("rejects an assertion whose SubjectConfirmationData Recipient is another URL, even with this ACS as the response's Destination", async () => {
     const { connection, acs, valid } = await setUp();
     const options = valid();

@@ -198,7 +198,8 @@ export async function redeemCallback(
 
 /** The identity OIDC claims assert: `sub`, the claims as attribute lists, and whether the email is vouched for. */
 export function oidcIdentity(claims: Readonly<Record<string, unknown>>): AssertedIdentity {
-  const attributes: Record<string, string[]> = {};
+  // No prototype: a claim named "__proto__" or "constructor" is just a name.
+  const attributes: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
   for (const [name, value] of Object.entries(claims)) {
     const values = (Array.isArray(value) ? value : [value]).filter((v) => ['string', 'number', 'boolean'].includes(typeof v)).map(String);
     if (values.length) attributes[name] = values;

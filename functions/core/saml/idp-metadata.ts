@@ -21,13 +21,17 @@ function toPem(base64: string): string {
 
 /**
  * Reads an IdP's SAML metadata: its entity id, its HTTP-Redirect SSO URL, and its signing
- * certificates (KeyDescriptors for signing, or without a use).
+ * certificates (KeyDescriptors for signing, or without a use). With `expectedEntityId`, the entity of
+ * that id (a refresh never lets the document switch the connection to another IdP); else the first.
  *
  * @throws AppError `invalid_request` naming what is missing.
  */
-export function parseIdpMetadata(xml: string): IdpMetadata {
+export function parseIdpMetadata(xml: string, expectedEntityId?: string): IdpMetadata {
   const doc = parseUntrustedXml(xml);
-  const entity = descendants(doc, MD, 'EntityDescriptor')[0];
+  // An aggregate (federation) document holds many IdPs: only the one this connection trusts counts.
+  const entities = descendants(doc, MD, 'EntityDescriptor');
+  const entity = expectedEntityId === undefined ? entities[0] : entities.find((e) => attribute(e, 'entityID') === expectedEntityId);
+  if (expectedEntityId !== undefined && !entity) throw new AppError('invalid_request', `the metadata does not describe ${expectedEntityId}`);
   const idp = entity && childElements(entity, MD, 'IDPSSODescriptor')[0];
   if (!entity || !idp) throw new AppError('invalid_request', 'the metadata has no EntityDescriptor with an IDPSSODescriptor');
   const entityId = attribute(entity, 'entityID');
@@ -50,18 +54,18 @@ export function certificateExpiry(pem: string): Date {
 }
 
 /**
- * A connection refreshed from new metadata: certificates it did not have are added beside the
- * old ones (an overlap, so a rotation never breaks logins); the entity id and SSO URL follow the
- * metadata. Returns the connection unchanged when nothing is new.
+ * A connection refreshed from its IdP's metadata: certificates it did not have are added beside
+ * the old ones (an overlap, so a rotation never breaks logins) and the SSO URL follows the
+ * metadata; the entity id never changes. Returns the connection unchanged when nothing is new.
  */
 export function refreshFromMetadata(connection: SamlConnection, metadata: IdpMetadata): { connection: SamlConnection; added: string[] } {
   const normalize = (pem: string) => pem.replace(/\s+/g, '');
   const known = new Set(connection.idpCertificates.map(normalize));
   const added = metadata.certificates.filter((pem) => !known.has(normalize(pem)));
-  const changed = added.length > 0 || metadata.entityId !== connection.idpEntityId || metadata.ssoUrl !== connection.idpSsoUrl;
-  if (!changed) return { connection, added };
+  if (metadata.entityId !== connection.idpEntityId) throw new AppError('invalid_request', `the metadata describes ${metadata.entityId}, not ${connection.idpEntityId}`);
+  if (added.length === 0 && metadata.ssoUrl === connection.idpSsoUrl) return { connection, added };
   return {
-    connection: { ...connection, idpEntityId: metadata.entityId, idpSsoUrl: metadata.ssoUrl, idpCertificates: [...connection.idpCertificates, ...added] },
+    connection: { ...connection, idpSsoUrl: metadata.ssoUrl, idpCertificates: [...connection.idpCertificates, ...added] },
     added,
   };
 }

@@ -78,6 +78,7 @@ export async function completeSamlLogin(
     }
     await runtime.store.consumeAssertion({
       connectionId: connection.id,
+      issuer: assertion.issuer,
       assertionId: assertion.assertionId,
       replayableUntil: assertion.replayableUntil,
       inResponseTo: assertion.inResponseTo,

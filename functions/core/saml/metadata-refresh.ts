@@ -14,12 +14,23 @@ export interface RefreshReport {
 /** Fetches an IdP's metadata document. @throws AppError `service_unavailable`. */
 export async function fetchMetadata(url: string, fetchImpl: typeof fetch = fetch): Promise<string> {
   try {
-    const response = await fetchImpl(url, { signal: AbortSignal.timeout(10_000), redirect: 'follow' });
+    // No redirects: whoever could redirect the fetch could hand this connection their own certificates.
+    const response = await fetchImpl(url, { signal: AbortSignal.timeout(10_000), redirect: 'error' });
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     return await response.text();
   } catch (error) {
     throw new AppError('service_unavailable', `the metadata at ${url} could not be fetched`, { cause: error });
   }
+}
+
+async function refreshConnection(runtime: Runtime, connection: SamlConnection, fetchImpl: typeof fetch, report: RefreshReport): Promise<SamlConnection> {
+  const metadata = parseIdpMetadata(await fetchMetadata(connection.metadataUrl!, fetchImpl), connection.idpEntityId);
+  const { connection: next, added } = refreshFromMetadata(connection, metadata);
+  if (next === connection) return connection;
+  const saved = await runtime.store.updateConnection(next);
+  report.refreshed.push(saved.id);
+  runtime.log({ level: 'INFO', message: 'metadata refreshed', connectionId: saved.id, certificatesAdded: added.length });
+  return saved;
 }
 
 /**
@@ -32,30 +43,17 @@ export async function refreshAllMetadata(runtime: Runtime, fetchImpl: typeof fet
   const now = runtime.clock();
   for (const tenant of await runtime.store.listTenants()) {
     const connections = (await runtime.store.listConnections(tenant.id)).filter((c): c is SamlConnection => c.protocol === 'saml');
-    for (let connection of connections) {
-      if (connection.metadataUrl) {
-        try {
-          const { connection: next, added } = refreshFromMetadata(connection, parseIdpMetadata(await fetchMetadata(connection.metadataUrl, fetchImpl)));
-          if (next !== connection) {
-            connection = await runtime.store.updateConnection(next);
-            report.refreshed.push(connection.id);
-            runtime.log({ level: 'INFO', message: 'metadata refreshed', connectionId: connection.id, certificatesAdded: added.length });
-          }
-        } catch (error) {
-          const reason = error instanceof Error ? error.message : String(error);
-          report.failed.push({ connectionId: connection.id, reason });
-          runtime.log({ level: 'ERROR', message: 'metadata refresh failed', connectionId: connection.id, reason });
+    for (const connection of connections) {
+      try {
+        const current = connection.metadataUrl ? await refreshConnection(runtime, connection, fetchImpl, report) : connection;
+        for (const { expiresAt } of expiringCertificates(current, now)) {
+          report.expiring.push({ connectionId: current.id, expiresAt: expiresAt.toISOString() });
+          await audit(runtime, { tenantId: current.tenantId, type: 'certificate.expiring', at: now.toISOString(), connectionId: current.id, detail: { expiresAt: expiresAt.toISOString() } });
         }
-      }
-      for (const { expiresAt } of expiringCertificates(connection, now)) {
-        report.expiring.push({ connectionId: connection.id, expiresAt: expiresAt.toISOString() });
-        await audit(runtime, {
-          tenantId: connection.tenantId,
-          type: 'certificate.expiring',
-          at: now.toISOString(),
-          connectionId: connection.id,
-          detail: { expiresAt: expiresAt.toISOString() },
-        });
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        report.failed.push({ connectionId: connection.id, reason });
+        runtime.log({ level: 'ERROR', message: 'metadata refresh failed', connectionId: connection.id, reason });
       }
     }
   }

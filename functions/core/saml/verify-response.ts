@@ -105,6 +105,10 @@ export async function verifySamlResponse(samlResponse: string, checks: SamlCheck
   }
 
   const destination = attribute(response, 'Destination');
+  // The bindings require a signed Response to name where it is sent, so it cannot be posted elsewhere.
+  if (responseSignature && destination === undefined) {
+    throw new AppError('saml_recipient_mismatch', 'the signed response names no Destination');
+  }
   if (destination !== undefined && destination !== checks.acsUrl) {
     throw new AppError('saml_recipient_mismatch', `the response is addressed to ${destination}, not to this ACS URL`);
   }
@@ -324,7 +328,8 @@ function confirmBearer(subject: Element, checks: SamlChecks): { data: Element; n
 }
 
 function readAttributes(assertion: Element): Record<string, string[]> {
-  const attributes: Record<string, string[]> = {};
+  // No prototype: an IdP attribute named "constructor" or "__proto__" is just a name.
+  const attributes: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
   for (const statement of childElements(assertion, NS.assertion, 'AttributeStatement')) {
     for (const element of childElements(statement, NS.assertion, 'Attribute')) {
       const values = childElements(element, NS.assertion, 'AttributeValue')
