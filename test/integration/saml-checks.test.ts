@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { SignedXml } from 'xml-crypto';
+import { encrypt } from 'xml-encryption';
 import type { SamlConnection } from '../../functions/core/model';
 import { DEFAULT_ATTRIBUTE_MAPPING } from '../../functions/core/provisioning';
 import { createSamlHandler } from '../../functions/saml';
@@ -286,6 +287,35 @@ describe('SAML ACS: encrypted assertions', () => {
     const { connection, acs, valid } = await setUp();
     const result = await postAcs(acs, connection.id, await issueSamlResponse(valid({ encryptFor: spEncryptionCert })));
     expect(refusal(result)).toEqual({ status: 400, code: 'invalid_request' });
+  });
+
+  it('gives one and the same refusal for a tampered ciphertext and for a ciphertext that decrypts to something that is not XML', async () => {
+    const { connection, acs, valid } = await setUp({ spDecryptionKeySecret: 'sp-encryption-key' });
+    const xml = await issueSamlResponseXml(valid({ encryptFor: spEncryptionCert }));
+    const tampered = xml.replace(/(<xenc:CipherValue>\s*)([A-Za-z0-9+/]{8})/, (_, open: string, head: string) => `${open}${head.split('').reverse().join('')}`);
+    expect(tampered).not.toBe(xml);
+    const notXml = await new Promise<string>((resolve, reject) =>
+      encrypt('this is not an assertion', { rsa_pub: spEncryptionCert, pem: spEncryptionCert, encryptionAlgorithm: 'http://www.w3.org/2009/xmlenc11#aes256-gcm', keyEncryptionAlgorithm: 'http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p' }, (error, result) =>
+        error || !result ? reject(error) : resolve(result),
+      ),
+    );
+    const garbage = xml.replace(/<saml:EncryptedAssertion>[\s\S]*<\/saml:EncryptedAssertion>/, `<saml:EncryptedAssertion>${notXml}</saml:EncryptedAssertion>`);
+    const answers = await Promise.all([tampered, garbage].map(async (forged) => (await postAcs(acs, connection.id, base64(forged))).body));
+    expect(new Set(answers).size).toBe(1);
+    expect(JSON.parse(String(answers[0]))).toMatchObject({ status: 400, code: 'invalid_request', detail: expect.stringContaining('could not be decrypted') });
+  });
+
+  it('refuses an EncryptedKey in a foreign namespace, which would slip RSA-1.5 past the algorithm allowlist', async () => {
+    const { connection, acs, valid } = await setUp({ spDecryptionKeySecret: 'sp-encryption-key' });
+    const xml = await issueSamlResponseXml(valid({ encryptFor: spEncryptionCert }));
+    const smuggled = xml.replace(
+      /<e:EncryptedKey/,
+      '<x:EncryptedKey xmlns:x="urn:not-xenc"><x:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#rsa-1_5"/></x:EncryptedKey><e:EncryptedKey',
+    );
+    expect(smuggled).not.toBe(xml);
+    const result = await postAcs(acs, connection.id, base64(smuggled));
+    expect(refusal(result)).toEqual({ status: 400, code: 'invalid_request' });
+    expect(JSON.parse(String(result.body)).detail).toContain('does not accept');
   });
 
   it("rejects an encrypted assertion that is not signed inside, since anyone can encrypt to the SP's public key", async () => {

@@ -220,27 +220,41 @@ function toPem(certificate: string): string {
   return `-----BEGIN CERTIFICATE-----\n${body}\n-----END CERTIFICATE-----\n`;
 }
 
+const UNREADABLE = "the encrypted assertion could not be decrypted and read with this connection's SP key";
+
 async function decryptAssertion(encryptedAssertion: Element, checks: SamlChecks): Promise<string> {
   if (!checks.decryptionKey) {
     throw new AppError('invalid_request', 'the assertion is encrypted, but this connection has no SP decryption key');
   }
-  const methods = descendants(encryptedAssertion, NS.xenc, 'EncryptionMethod').map((m) => attribute(m, 'Algorithm') ?? '');
-  const dataMethod = methods[0] ?? '';
-  if (!DATA_ENCRYPTION.has(dataMethod) || !methods.slice(1).every((m) => KEY_TRANSPORT.has(m))) {
-    throw new AppError('invalid_request', 'the assertion is encrypted with an algorithm this service does not accept');
+  // xml-encryption finds its elements by local name in any namespace, so the allowlist must too.
+  const named = (localName: string) => Array.from(encryptedAssertion.getElementsByTagNameNS('*', localName));
+  const data = named('EncryptedData');
+  const keys = named('EncryptedKey');
+  const methods = named('EncryptionMethod');
+  const inXenc = (elements: Element[]) => elements.every((e) => e.namespaceURI === NS.xenc);
+  const allowed = methods.every((m) => {
+    const algorithm = attribute(m, 'Algorithm') ?? '';
+    return m.parentNode === data[0] ? DATA_ENCRYPTION.has(algorithm) : KEY_TRANSPORT.has(algorithm);
+  });
+  if (data.length !== 1 || keys.length !== 1 || !inXenc([...data, ...keys, ...methods]) || !allowed) {
+    throw new AppError('invalid_request', 'the assertion is encrypted in a form or with an algorithm this service does not accept');
   }
   const key = checks.decryptionKey;
-  const plain = await new Promise<string>((resolve, reject) => {
-    // CBC is what ADFS and Okta send; the checked algorithms above keep RSA-1.5 and 3DES out.
-    decrypt(encryptedAssertion.toString(), { key, disallowDecryptionWithInsecureAlgorithm: false, warnInsecureAlgorithm: false }, (error, result) =>
-      error || result === undefined ? reject(error) : resolve(result),
-    );
-  }).catch((error: unknown) => {
-    // One answer for every decryption failure, so errors cannot serve as a padding oracle.
-    throw new AppError('invalid_request', "the encrypted assertion could not be decrypted with this connection's SP key", { cause: error });
-  });
-  validateSamlSchema(plain);
-  return plain;
+  try {
+    const plain = await new Promise<string>((resolve, reject) => {
+      // CBC is what ADFS and Okta send; the allowlist above keeps RSA-1.5 and 3DES out.
+      decrypt(encryptedAssertion.toString(), { key, disallowDecryptionWithInsecureAlgorithm: false, warnInsecureAlgorithm: false }, (error, result) =>
+        error || result === undefined ? reject(error) : resolve(result),
+      );
+    });
+    parseUntrustedXml(plain);
+    validateSamlSchema(plain);
+    return plain;
+  } catch (error) {
+    // One answer, with one detail, for every failure from decryption to the plaintext's schema, so
+    // that nothing about a forged ciphertext can be learned from the refusal (padding oracles).
+    throw new AppError('invalid_request', UNREADABLE, { cause: error });
+  }
 }
 
 function instant(value: string | undefined, what: string): Date | undefined {
