@@ -63,7 +63,9 @@ const account = (overrides: Partial<TestAccount> = {}): TestAccount => {
 };
 
 async function setUp(overrides: Partial<OidcConnection> = {}) {
-  const runtime = await testRuntime({ secrets: { 'oidc-client-secret': CLIENT_SECRET, 'oidc-client-key': JSON.stringify(clientPrivateJwk) } });
+  const runtime = await testRuntime({
+    secrets: { 'oidc-client-secret': CLIENT_SECRET, 'oidc-wrong-secret': 'not-the-secret', 'oidc-client-key': JSON.stringify(clientPrivateJwk) },
+  });
   const connection: OidcConnection = {
     id: CONNECTION_IDS[nextConnection++]!,
     tenantId: `tenant-${randomUUID()}`,
@@ -167,6 +169,13 @@ describe('OIDC login against a real OpenID Provider', () => {
   ] as const)('authenticates to the token endpoint with %s', async (_, overrides) => {
     const { connection, handler } = await setUp(overrides);
     expect((await logIn(handler, connection, account())).statusCode).toBe(303);
+  });
+
+  it('maps a token endpoint that refuses the client (invalid_client) to oidc_idp_error', async () => {
+    const { connection, handler } = await setUp({ clientSecretName: 'oidc-wrong-secret' });
+    const result = await logIn(handler, connection, account());
+    expect(refusal(result)).toEqual({ status: 401, code: 'oidc_idp_error' });
+    expect(result.json().detail).toContain('invalid_client');
   });
 
   it('refuses a callback whose state was never issued', async () => {

@@ -63,17 +63,16 @@ async function clientAuthentication(connection: OidcConnection, secrets: Secrets
  * @throws AppError `service_unavailable` when discovery fails.
  */
 export function relyingParty(connection: OidcConnection, secrets: Secrets): Promise<client.Configuration> {
-  const cacheKey = JSON.stringify([connection.id, connection.issuer, connection.clientId, connection.tokenEndpointAuthMethod, connection.clientSecretName]);
+  const cacheKey = JSON.stringify([connection.id, connection.issuer, connection.clientId, connection.tokenEndpointAuthMethod, connection.clientSecretName, connection.clockToleranceSeconds]);
   const cached = configurations.get(cacheKey);
   if (cached) return cached;
   const issuer = new URL(connection.issuer);
   const configuration = (async () => {
     const auth = await clientAuthentication(connection, secrets);
     try {
-      const metadata: Partial<client.ClientMetadata> = {
-        id_token_signed_response_alg: idTokenAlgorithms(connection)[0]!,
-        [client.clockTolerance]: connection.clockToleranceSeconds ?? 60,
-      };
+      // No id_token_signed_response_alg: openid-client would then take one algorithm only; the
+      // connection's whole list is enforced where the signature is verified, below.
+      const metadata: Partial<client.ClientMetadata> = { [client.clockTolerance]: connection.clockToleranceSeconds ?? 60 };
       return await client.discovery(issuer, connection.clientId, metadata, auth, {
         // Plain http only for a provider on this machine (tests, `npm start`); anything else must be https.
         execute: isLoopback(issuer) ? [client.allowInsecureRequests] : [],
@@ -130,6 +129,9 @@ export function checkEntraTenant(metadataIssuer: string, claims: Readonly<Record
   }
 }
 
+/** openid-client codes that mean the provider is down or broken, not that the login is bad. */
+const PROVIDER_UNAVAILABLE = new Set(['OAUTH_RESPONSE_IS_NOT_CONFORM', 'OAUTH_RESPONSE_IS_NOT_JSON', 'OAUTH_TIMEOUT', 'OAUTH_ABORT']);
+
 function translate(error: unknown): never {
   if (error instanceof AppError) throw error;
   if (error instanceof client.AuthorizationResponseError || error instanceof client.ResponseBodyError) {
@@ -141,6 +143,15 @@ function translate(error: unknown): never {
   }
   if (error instanceof joseErrors.JOSEError) {
     throw new AppError('oidc_invalid_id_token', `the ID token's signature does not verify (${error.code})`, { cause: error });
+  }
+  if (error instanceof client.WWWAuthenticateChallengeError) {
+    // A 401 with a challenge from the token or userinfo endpoint, e.g. invalid_client.
+    const challenge = error.cause[0];
+    const description = challenge?.parameters.error_description ? `: ${challenge.parameters.error_description}` : '';
+    throw new AppError('oidc_idp_error', `the identity provider answered ${challenge?.parameters.error ?? `HTTP ${error.status}`}${description}`, { cause: error });
+  }
+  if (error instanceof client.ClientError && PROVIDER_UNAVAILABLE.has(error.code ?? '')) {
+    throw new AppError('service_unavailable', 'the identity provider did not answer as expected; try again', { cause: error });
   }
   if (error instanceof client.ClientError) {
     // openid-client wraps oauth4webapi's error, whose own cause names the claim that failed.
