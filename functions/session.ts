@@ -1,13 +1,14 @@
 import type { Runtime } from './core/runtime';
 import { runtimeFromEnvironment } from './core/runtime';
-import { allowedReturnTo, checkSession, revokeSessionToken, SESSION_COOKIE } from './core/sessions';
+import { isAppError } from './core/errors';
+import { allowedReturnTo, checkSession, revokeSessionToken } from './core/sessions';
 import { sessionContext } from './core/sign-in';
-import { httpHandler, json, redirect, sessionToken } from './http';
+import { httpHandler, json, redirect, sessionCookie, sessionToken } from './http';
 
 /** Health, the JWKS, and the session routes a SaaS front end calls. */
 export function createSessionHandler(runtime: Runtime) {
   const context = () => sessionContext(runtime, runtime.clock());
-  const clearedCookie = `${SESSION_COOKIE}=; HttpOnly${runtime.config.publicBaseUrl.startsWith('https://') ? '; Secure' : ''}; SameSite=Lax; Path=/; Max-Age=0`;
+  const clearedCookie = sessionCookie('', 0, runtime.config.publicBaseUrl);
 
   return httpHandler({
     'GET /health': async () => json(200, { status: 'ok' }),
@@ -25,7 +26,13 @@ export function createSessionHandler(runtime: Runtime) {
 
     'POST /session/logout': async (event) => {
       const token = sessionToken(event);
-      const claims = token ? await revokeSessionToken(context(), token) : undefined;
+      // Logging out is idempotent: a token that is not (or no longer) ours just loses its cookie.
+      const claims = token
+        ? await revokeSessionToken(context(), token).catch((error: unknown) => {
+            if (isAppError(error, 'unauthenticated')) return undefined;
+            throw error;
+          })
+        : undefined;
       const returnTo = event.queryStringParameters?.return_to;
       if (returnTo && claims) {
         const connection = await runtime.store.getConnection(claims.idp);

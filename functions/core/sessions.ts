@@ -96,6 +96,11 @@ export async function revokeSessionToken(context: Omit<SessionContext, 'ttlSecon
   return claims;
 }
 
+/** Whether `path` is `prefix` or below it: `/app` allows `/app` and `/app/x`, never `/app-evil`. */
+function underPath(path: string, prefix: string): boolean {
+  return prefix.endsWith('/') ? path.startsWith(prefix) : path === prefix || path.startsWith(`${prefix}/`);
+}
+
 /**
  * Resolves a return target against an allowlist of URL prefixes: same origin, and a path under the
  * prefix's path. Relative targets resolve against the first entry.
@@ -120,7 +125,7 @@ export function allowedReturnTo(target: string | undefined, allowlist: readonly 
       url.origin === prefix.origin &&
       url.username === '' &&
       url.password === '' &&
-      url.pathname.startsWith(prefix.pathname)
+      underPath(url.pathname, prefix.pathname)
     );
   });
   if (!allowed) throw new AppError('forbidden_return_to', `${url.origin} is not an allowed return address`);

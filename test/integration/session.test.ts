@@ -68,6 +68,13 @@ describe('GET /session and logout', () => {
     expect([back.statusCode, back.headers?.location]).toEqual([303, 'https://app.example.test/bye']);
   });
 
+  it('answers a logout with a token that is not ours 204 and clears the cookie', async () => {
+    const runtime = await testRuntime();
+    const result = await invoke(createSessionHandler(runtime), { method: 'POST', url: '/session/logout', headers: { cookie: 'sso_session=not-a-token' } });
+    expect(result.statusCode).toBe(204);
+    expect(result.cookies?.[0]).toMatch(/^sso_session=; .*Max-Age=0$/);
+  });
+
   it('publishes the signing key in the JWKS with its kid', async () => {
     const { runtime, token } = await signedIn();
     const jwks = await invoke(createSessionHandler(runtime), { method: 'GET', url: '/.well-known/jwks.json' });
