@@ -96,12 +96,17 @@ export function formFields(event: HttpEvent, maxBytes: number): URLSearchParams 
   return new URLSearchParams(bodyText(event, maxBytes));
 }
 
+/** The value of a request cookie, if it is there and not empty. */
+export function cookieValue(event: HttpEvent, name: string): string | undefined {
+  const cookie = (event.cookies ?? []).find((c) => c.startsWith(`${name}=`));
+  return cookie?.slice(name.length + 1) || undefined;
+}
+
 /** The session token of a request: the `Authorization: Bearer` header, else the session cookie. */
 export function sessionToken(event: HttpEvent): string | undefined {
   const authorization = event.headers?.authorization;
   if (authorization?.toLowerCase().startsWith('bearer ')) return authorization.slice(7).trim();
-  const cookie = (event.cookies ?? []).find((c) => c.startsWith(`${SESSION_COOKIE}=`));
-  return cookie?.slice(SESSION_COOKIE.length + 1) || undefined;
+  return cookieValue(event, SESSION_COOKIE);
 }
 
 /** The end of a successful login: 303 to the return target with the session cookie. */

@@ -88,21 +88,24 @@ async function setUp(overrides: Partial<OidcConnection> = {}) {
 
 type Handler = ReturnType<typeof createOidcHandler>;
 
-/** The login redirect, then the provider's login and consent: the callback URL the browser would bring back. */
+/** The login redirect, then the provider's login and consent: the callback URL the browser would bring back, with its state cookie. */
 async function authorize(handler: Handler, connection: OidcConnection, who: TestAccount) {
   op.signInAs(who);
   const start = await invoke(handler, { method: 'GET', url: `/oidc/${connection.id}/login?return_to=${encodeURIComponent('https://app.example.test/dash')}` });
   expect(start.statusCode).toBe(302);
   const authorization = new URL(String(start.headers?.location));
-  return { authorization, callback: await op.authorize(authorization.href) };
+  const cookie = String(start.cookies?.[0]).split(';')[0]!;
+  return { authorization, cookie, callback: await op.authorize(authorization.href) };
 }
 
-function callback(handler: Handler, url: URL) {
-  return invoke(handler, { method: 'GET', url: url.pathname + url.search });
+/** The browser bringing the provider's redirect back, with the state cookie its login set (or another). */
+function callback(handler: Handler, url: URL, cookie = `sso_oidc_state=${url.searchParams.get('state')}`) {
+  return invoke(handler, { method: 'GET', url: url.pathname + url.search, headers: { cookie } });
 }
 
 async function logIn(handler: Handler, connection: OidcConnection, who: TestAccount) {
-  return callback(handler, (await authorize(handler, connection, who)).callback);
+  const { callback: redirect, cookie } = await authorize(handler, connection, who);
+  return callback(handler, redirect, cookie);
 }
 
 /** A login whose token response carries an ID token forged with the given header, claims and key. */
@@ -183,6 +186,15 @@ describe('OIDC login against a real OpenID Provider', () => {
     const { callback: redirect } = await authorize(handler, connection, account());
     redirect.searchParams.set('state', 'never-issued');
     expect(refusal(await callback(handler, redirect))).toEqual({ status: 400, code: 'oidc_state_mismatch' });
+  });
+
+  it('refuses a callback brought by another browser than the one that started the login (login CSRF)', async () => {
+    const { connection, handler } = await setUp();
+    const { callback: redirect, cookie } = await authorize(handler, connection, account());
+    expect(cookie).toMatch(/^sso_oidc_state=.+/);
+    expect(refusal(await callback(handler, redirect, ''))).toEqual({ status: 400, code: 'oidc_state_mismatch' });
+    expect(refusal(await callback(handler, redirect, 'sso_oidc_state=the-attackers-own-state'))).toEqual({ status: 400, code: 'oidc_state_mismatch' });
+    expect((await callback(handler, redirect, cookie)).statusCode).toBe(303);
   });
 
   it('refuses a replayed callback: the state works once', async () => {

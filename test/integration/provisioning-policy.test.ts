@@ -93,7 +93,7 @@ const oidc: Driver = {
     const handler = createOidcHandler(runtime);
     const start = await invoke(handler, { method: 'GET', url: `/oidc/${connection.id}/login` });
     const callback = await op.authorize(String(start.headers?.location));
-    return invoke(handler, { method: 'GET', url: callback.pathname + callback.search });
+    return invoke(handler, { method: 'GET', url: callback.pathname + callback.search, headers: { cookie: String(start.cookies?.[0]).split(';')[0] } });
   },
 };
 

@@ -24,11 +24,12 @@ function redirectUri(runtime: Runtime, connection: OidcConnection): string {
 
 /**
  * Starts a login: checks `return_to`, stores `state`, `nonce` and the PKCE verifier once-only
- * with a TTL, and returns the provider's authorization URL.
+ * with a TTL, and returns the provider's authorization URL and the state, which the caller binds
+ * to the browser (a cookie) so that the callback can tell it is the same browser.
  *
  * @throws AppError `unknown_connection`, `forbidden_return_to`, `service_unavailable`.
  */
-export async function startOidcLogin(runtime: Runtime, connectionId: string, returnTo: string | undefined): Promise<string> {
+export async function startOidcLogin(runtime: Runtime, connectionId: string, returnTo: string | undefined): Promise<{ redirectUrl: string; state: string }> {
   const connection = await findOidcConnection(runtime, connectionId);
   const target = allowedReturnTo(returnTo, connection.returnToAllowlist);
   const config = await relyingParty(connection, runtime.secrets);
@@ -39,18 +40,23 @@ export async function startOidcLogin(runtime: Runtime, connectionId: string, ret
     returnTo: target,
     expiresAt: Math.floor(runtime.clock().getTime() / 1000) + PENDING_LOGIN_TTL_SECONDS,
   });
-  return authorizationUrl(config, connection, { ...pending, redirectUri: redirectUri(runtime, connection) });
+  return { redirectUrl: await authorizationUrl(config, connection, { ...pending, redirectUri: redirectUri(runtime, connection) }), state: pending.state };
 }
 
 /**
- * Completes a login at the callback: a provider `error=` is `oidc_idp_error`; the state is
- * consumed with a conditional delete; the code is redeemed and the ID token verified in full;
+ * Completes a login at the callback: a provider `error=` is `oidc_idp_error`; the state must be
+ * the one bound to this browser at login, and is consumed with a conditional delete; the code is redeemed and the ID token verified in full;
  * the user is found or created and a session minted. Every outcome is audited.
  *
  * @throws AppError `oidc_idp_error`, `oidc_state_mismatch`, `oidc_invalid_id_token`,
  *   `oidc_nonce_mismatch`, `unknown_connection`, and the codes of `provisionUser`.
  */
-export async function completeOidcLogin(runtime: Runtime, connectionId: string, callbackUrl: URL): Promise<{ token: string; expiresAt: number; returnTo: string }> {
+export async function completeOidcLogin(
+  runtime: Runtime,
+  connectionId: string,
+  callbackUrl: URL,
+  browserState: string | undefined,
+): Promise<{ token: string; expiresAt: number; returnTo: string }> {
   const connection = await findOidcConnection(runtime, connectionId);
   const now = runtime.clock();
   return auditRefusal(runtime, connection, now, async () => {
@@ -63,6 +69,8 @@ export async function completeOidcLogin(runtime: Runtime, connectionId: string, 
       throw new AppError('oidc_idp_error', `the identity provider answered ${params.get('error')}${description ? `: ${description}` : ''}`);
     }
     if (!state) throw new AppError('oidc_state_mismatch', 'the callback carries no state');
+    // Login CSRF: a callback started in another browser (an attacker's link) must not sign this one in.
+    if (browserState !== state) throw new AppError('oidc_state_mismatch', 'this sign-in was started in another browser or tab; start again');
     const pending = await runtime.store.consumePendingLogin(state, connection.id, now);
     const config = await relyingParty(connection, runtime.secrets);
     const { attributes, required } = connection.attributeMapping;
