@@ -5,6 +5,7 @@ import { DEFAULT_ATTRIBUTE_MAPPING } from '../provisioning';
 import { parseIdpMetadata, refreshFromMetadata, type IdpMetadata } from '../saml/idp-metadata';
 import { fetchMetadata } from '../saml/metadata-refresh';
 import type { Store } from '../store';
+import { trustedUrl } from '../trusted-url';
 import { applyPolicy, type ConnectionPolicy } from './policy';
 
 /** Ids travel in URLs (`/saml/{connectionId}/acs`) and in the table's keys: letters, digits, `.`, `_` and `-` only. */
@@ -16,26 +17,6 @@ export function checkId(id: string, what: string): string {
   return id;
 }
 
-function isLoopback(url: URL): boolean {
-  return ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
-}
-
-/**
- * An address this service may fetch trust from (IdP metadata, OIDC discovery): https, or plain
- * http on this machine only, since a certificate or JWKS fetched in the clear could be anyone's.
- *
- * @throws AppError `invalid_request`.
- */
-export function trustedUrl(text: string, what: string): URL {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw new AppError('invalid_request', `${what} "${text}" is not an absolute URL`);
-  }
-  if (url.protocol === 'https:' || (url.protocol === 'http:' && isLoopback(url))) return url;
-  throw new AppError('invalid_request', `${what} "${text}" must be https (plain http only on localhost)`);
-}
 
 /**
  * The PEM certificates in a file's text, each checked to parse as X.509.

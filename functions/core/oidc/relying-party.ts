@@ -4,6 +4,7 @@ import { AppError } from '../errors';
 import type { OidcConnection } from '../model';
 import type { AssertedIdentity } from '../provisioning';
 import type { Secrets } from '../secrets';
+import { isLoopbackHttp } from '../trusted-url';
 
 /** The ID token's claims and, where the mapping needed more, the userinfo claims, already checked. */
 export interface VerifiedOidcLogin {
@@ -24,10 +25,6 @@ export function resetOidcCaches(options: { jwksCooldownMs?: number } = {}): void
   configurations.clear();
   keySets.clear();
   jwksCooldownMs = options.jwksCooldownMs ?? 30_000;
-}
-
-function isLoopback(url: URL): boolean {
-  return url.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
 }
 
 /** The algorithms a connection accepts for ID tokens: never `none`, never HMAC (which a public key could key). */
@@ -75,7 +72,7 @@ export function relyingParty(connection: OidcConnection, secrets: Secrets): Prom
       const metadata: Partial<client.ClientMetadata> = { [client.clockTolerance]: connection.clockToleranceSeconds ?? 60 };
       return await client.discovery(issuer, connection.clientId, metadata, auth, {
         // Plain http only for a provider on this machine (tests, `npm start`); anything else must be https.
-        execute: isLoopback(issuer) ? [client.allowInsecureRequests] : [],
+        execute: isLoopbackHttp(issuer) ? [client.allowInsecureRequests] : [],
         timeout: 5,
       });
     } catch (error) {

@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { AppError } from '../errors';
 import type { SamlConnection } from '../model';
-import { NS, attribute, childElements, descendants, parseUntrustedXml, text } from './xml';
+import { NS, attribute, certificatePem, childElements, descendants, parseUntrustedXml, text } from './xml';
 
 const MD = 'urn:oasis:names:tc:SAML:2.0:metadata';
 const REDIRECT = 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect';
@@ -12,11 +12,6 @@ export interface IdpMetadata {
   readonly ssoUrl: string;
   /** PEM signing certificates. */
   readonly certificates: readonly string[];
-}
-
-function toPem(base64: string): string {
-  const body = base64.replace(/\s+/g, '').match(/.{1,64}/g)?.join('\n') ?? '';
-  return `-----BEGIN CERTIFICATE-----\n${body}\n-----END CERTIFICATE-----\n`;
 }
 
 /**
@@ -41,7 +36,7 @@ export function parseIdpMetadata(xml: string, expectedEntityId?: string): IdpMet
     .flatMap((k) => descendants(k, NS.dsig, 'X509Certificate'))
     .map((c) => text(c))
     .filter((c): c is string => c !== undefined)
-    .map(toPem);
+    .map(certificatePem);
   if (!entityId) throw new AppError('invalid_request', 'the metadata names no entityID');
   if (!sso) throw new AppError('invalid_request', 'the IdP offers no HTTP-Redirect SingleSignOnService');
   if (certificates.length === 0) throw new AppError('invalid_request', 'the metadata has no signing certificate');

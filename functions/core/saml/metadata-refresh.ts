@@ -2,6 +2,7 @@ import { audit } from '../audit';
 import { AppError } from '../errors';
 import type { SamlConnection } from '../model';
 import type { Runtime } from '../runtime';
+import { trustedUrl } from '../trusted-url';
 import { expiringCertificates, parseIdpMetadata, refreshFromMetadata } from './idp-metadata';
 
 /** What one run of the refresh did. */
@@ -11,8 +12,9 @@ export interface RefreshReport {
   readonly expiring: { connectionId: string; expiresAt: string }[];
 }
 
-/** Fetches an IdP's metadata document. @throws AppError `service_unavailable`. */
+/** Fetches an IdP's metadata document over https (or http on this machine). @throws AppError `invalid_request`, `service_unavailable`. */
 export async function fetchMetadata(url: string, fetchImpl: typeof fetch = fetch): Promise<string> {
+  trustedUrl(url, 'the metadata URL');
   try {
     // No redirects: whoever could redirect the fetch could hand this connection their own certificates.
     const response = await fetchImpl(url, { signal: AbortSignal.timeout(10_000), redirect: 'error' });

@@ -3,7 +3,7 @@ import { SignedXml } from 'xml-crypto';
 import { decrypt } from 'xml-encryption';
 import { AppError } from '../errors';
 import { validateSamlSchema } from './schema-validator';
-import { NS, attribute, childElements, descendants, onlyChild, parseUntrustedXml, text } from './xml';
+import { NS, attribute, certificatePem, childElements, descendants, onlyChild, parseUntrustedXml, text } from './xml';
 
 /** What a SAML response is checked against: the connection's trust settings and the current instant. */
 export interface SamlChecks {
@@ -200,7 +200,7 @@ function verifySignature(xml: string, signature: Element, expectedId: string | u
 
   for (const certificate of checks.idpCertificates) {
     // KeyInfo is ignored: only the certificates configured for the connection are trusted.
-    const verifier = new SignedXml({ publicCert: toPem(certificate), getCertFromKeyInfo: () => null });
+    const verifier = new SignedXml({ publicCert: certificatePem(certificate), getCertFromKeyInfo: () => null });
     try {
       verifier.loadSignature(signature as unknown as Parameters<SignedXml['loadSignature']>[0]);
       if (verifier.checkSignature(xml)) {
@@ -212,12 +212,6 @@ function verifySignature(xml: string, signature: Element, expectedId: string | u
     }
   }
   throw new AppError('saml_invalid_signature', "the signature does not verify with any of the connection's certificates");
-}
-
-function toPem(certificate: string): string {
-  if (certificate.includes('-----BEGIN')) return certificate;
-  const body = certificate.replace(/\s+/g, '').match(/.{1,64}/g)?.join('\n') ?? '';
-  return `-----BEGIN CERTIFICATE-----\n${body}\n-----END CERTIFICATE-----\n`;
 }
 
 const UNREADABLE = "the encrypted assertion could not be decrypted and read with this connection's SP key";

@@ -63,3 +63,10 @@ export function text(element: Element | undefined): string | undefined {
 export function attribute(element: Element | undefined, name: string): string | undefined {
   return element?.hasAttribute(name) ? (element.getAttribute(name) ?? undefined) : undefined;
 }
+
+/** A certificate as PEM, from PEM or from the bare base64 body that metadata and KeyInfo carry. */
+export function certificatePem(certificate: string): string {
+  if (certificate.includes('-----BEGIN')) return certificate;
+  const body = certificate.replace(/\s+/g, '').match(/.{1,64}/g)?.join('\n') ?? '';
+  return `-----BEGIN CERTIFICATE-----\n${body}\n-----END CERTIFICATE-----\n`;
+}
