@@ -1,5 +1,6 @@
 import type { Connection, SamlConnection, User } from './model';
-import { evaluateLogin, mayLinkByEmail, type AssertedIdentity, type FieldChange, type MappedProfile } from './provisioning';
+import { isAppError } from './errors';
+import { planProvisioning, type AssertedIdentity, type FieldChange, type MappedProfile } from './provisioning';
 import { oidcIdentity } from './oidc/relying-party';
 import type { Runtime } from './runtime';
 import { samlChecks } from './saml/login';
@@ -23,28 +24,13 @@ export interface LoginEvaluation {
  * user, attributes and roles the login would produce and what it would change. Writes nothing.
  */
 export async function evaluateIdentity(runtime: Runtime, connection: Connection, identity: AssertedIdentity): Promise<LoginEvaluation> {
-  const refused = (error: unknown, profile: MappedProfile = { attributes: {} }): LoginEvaluation => {
-    const { code, detail } = error as { code?: string; detail?: string };
-    if (!code) throw error;
-    return { identity, profile, roles: [], outcome: 'refused', changes: [], refusal: { code, ...(detail ? { detail } : {}) } };
-  };
-  let linked = await runtime.store.findUserByLink({ connectionId: connection.id, subject: identity.subject });
-  let outcome: LoginEvaluation['outcome'] | undefined;
   try {
-    if (!linked) {
-      const { profile } = evaluateLogin(connection, identity, undefined);
-      if (profile.email && mayLinkByEmail(connection, profile.email, identity.emailVerified)) {
-        linked = await runtime.store.findUserByEmail(connection.tenantId, profile.email);
-        if (linked) outcome = 'link';
-      }
-    }
-    if (linked?.status === 'deactivated') return refused({ code: 'user_deactivated', detail: 'this account was deactivated' });
-    if (!linked && connection.jit === false) return refused({ code: 'user_not_provisioned', detail: 'JIT provisioning is off for this connection' });
-    const { profile, roles, changes } = evaluateLogin(connection, identity, linked);
-    outcome ??= linked ? (changes.length ? 'update' : 'keep') : 'create';
-    return { identity, profile, roles, outcome, ...(linked ? { user: linked } : {}), changes };
+    const plan = await planProvisioning(runtime.store, connection, identity, runtime.clock());
+    const outcome = plan.kind === 'create' ? 'create' : plan.kind === 'link' ? 'link' : plan.changes.length ? 'update' : 'keep';
+    return { identity, profile: plan.profile, roles: plan.roles, outcome, ...(plan.kind === 'create' ? {} : { user: plan.user }), changes: plan.changes };
   } catch (error) {
-    return refused(error);
+    if (!isAppError(error) || error.code === 'service_unavailable') throw error;
+    return { identity, profile: { attributes: {} }, roles: [], outcome: 'refused', changes: [], refusal: { code: error.code, ...(error.detail ? { detail: error.detail } : {}) } };
   }
 }
 

@@ -217,42 +217,60 @@ export interface ProvisionedUser {
 }
 
 /**
- * Finds the user an IdP vouches for by its identity link (connection + subject); else, where
- * `mayLinkByEmail` allows, links the identity to the tenant's user of that email; else, when the
- * connection allows just-in-time provisioning, creates the user. An existing user is updated as
- * the connection's update policies say. Creation is race-free: concurrent first logins of one
- * identity yield one user, and the tenant's seat count never drifts past its limit.
+ * What a login would do to the users as stored, decided by reading only: keep or update the
+ * user its identity link names; link the identity to the tenant's user of its email where
+ * `mayLinkByEmail` allows; or create a user. The one decision both `provisionUser` and the admin's
+ * `evaluate` use, so the two cannot drift apart.
  *
- * @throws AppError `missing_required_attribute`, `domain_not_allowed`, `user_deactivated`,
- *   `user_not_provisioned`, `seat_limit_reached`, `email_in_use`, `service_unavailable`.
+ * @throws AppError `missing_required_attribute`, `email_not_verified`, `domain_not_allowed`,
+ *   `user_deactivated`, `user_not_provisioned`, `service_unavailable`.
  */
-export async function provisionUser(store: Store, connection: Connection, identity: AssertedIdentity, now: Date): Promise<ProvisionedUser> {
-  const link = { connectionId: connection.id, subject: identity.subject };
-  let existing = await store.findUserByLink(link);
-  let linked = false;
-  const asNew = existing ? undefined : evaluateLogin(connection, identity, undefined);
-  if (asNew?.profile.email && mayLinkByEmail(connection, asNew.profile.email, identity.emailVerified)) {
-    const holder = await store.findUserByEmail(connection.tenantId, asNew.profile.email);
-    if (holder) {
-      existing = await store.linkIdentity(activeUser(holder), link);
-      linked = true;
-    }
+export async function planProvisioning(
+  store: Store,
+  connection: Connection,
+  identity: AssertedIdentity,
+  now: Date,
+): Promise<{ kind: 'existing' | 'link' | 'create'; user: User; changes: FieldChange[]; profile: MappedProfile; roles: string[] }> {
+  const linkedUser = await store.findUserByLink({ connectionId: connection.id, subject: identity.subject });
+  if (linkedUser) {
+    const user = activeUser(linkedUser);
+    return { kind: 'existing', user, ...evaluateLogin(connection, identity, user) };
   }
-  if (existing) {
-    const user = activeUser(existing);
-    const { changes } = evaluateLogin(connection, identity, user);
-    if (changes.length === 0) return { user, created: false, linked, changes };
-    // A racing writer may have won, even one that deactivated the user: the stored user decides.
-    return { user: activeUser(await store.updateUser(user, applyChanges(user, changes, now))), created: false, linked, changes };
+  const asNew = evaluateLogin(connection, identity, undefined);
+  const email = asNew.profile.email;
+  const holder = email && mayLinkByEmail(connection, email, identity.emailVerified) ? await store.findUserByEmail(connection.tenantId, email) : undefined;
+  if (holder) {
+    const user = activeUser(holder);
+    return { kind: 'link', user, ...evaluateLogin(connection, identity, user) };
   }
   if (connection.jit === false) {
     throw new AppError('user_not_provisioned', 'your account has not been set up for this application yet; ask your administrator to add you');
   }
-  const { changes } = asNew!;
   const blank: User = { id: randomUUID(), tenantId: connection.tenantId, roles: [], attributes: {}, status: 'active', createdAt: now.toISOString(), updatedAt: now.toISOString() };
-  const candidate = applyChanges(blank, changes, now);
-  const user = await store.createUser(candidate, link);
-  return { user: activeUser(user), created: user.id === candidate.id, linked: false, changes: user.id === candidate.id ? changes : [] };
+  return { kind: 'create', user: applyChanges(blank, asNew.changes, now), ...asNew };
+}
+
+/**
+ * Finds, links or just-in-time creates the user an IdP vouches for, as `planProvisioning`
+ * decides, and updates an existing user as the connection's update policies say. Creation is
+ * race-free: concurrent first logins of one identity yield one user, and the tenant's seat count
+ * never drifts past its limit.
+ *
+ * @throws AppError the codes of `planProvisioning`, and `seat_limit_reached`, `email_in_use`.
+ */
+export async function provisionUser(store: Store, connection: Connection, identity: AssertedIdentity, now: Date): Promise<ProvisionedUser> {
+  const link = { connectionId: connection.id, subject: identity.subject };
+  const plan = await planProvisioning(store, connection, identity, now);
+  if (plan.kind === 'create') {
+    const user = activeUser(await store.createUser(plan.user, link));
+    const created = user.id === plan.user.id;
+    return { user, created, linked: false, changes: created ? plan.changes : [] };
+  }
+  const linked = plan.kind === 'link';
+  const user = linked ? activeUser(await store.linkIdentity(plan.user, link)) : plan.user;
+  if (plan.changes.length === 0) return { user, created: false, linked, changes: [] };
+  // A racing writer may have won, even one that deactivated the user: the stored user decides.
+  return { user: activeUser(await store.updateUser(user, applyChanges(user, plan.changes, now))), created: false, linked, changes: plan.changes };
 }
 
 function activeUser(user: User): User {
