@@ -19,7 +19,7 @@ import { evaluateLoginInput, parseClaims, samlResponseFromText, type LoginInput 
 import { parseConnectionPolicy, parseReturnTarget, policyWarnings, type ConnectionPolicy } from '../functions/core/admin/policy';
 import { stackEnvironment } from '../functions/core/admin/stack';
 import { addTenant, removeTenant, requireTenant, updateTenant } from '../functions/core/admin/tenants';
-import { deactivateUser, reactivateUser, removeUser, requireUser, type UserRef } from '../functions/core/admin/users';
+import { addUser, deactivateUser, reactivateUser, removeUser, requireUser, updateUser, type UserRef } from '../functions/core/admin/users';
 import type { Environment } from '../functions/core/config';
 import { AppError } from '../functions/core/errors';
 import type { Connection, OidcConnection, User } from '../functions/core/model';
@@ -496,6 +496,35 @@ const COMMANDS: Readonly<Record<string, Command>> = {
         await requireTenant(context.runtime.store, tenantId);
         const users = await context.runtime.store.listUsers(tenantId);
         print(context, users, () => table(['USER', 'EMAIL', 'NAME', 'STATUS', 'ROLES'], users.map((u) => [u.id, u.email ?? '-', u.name ?? '-', u.status, u.roles.join(',')])));
+      };
+    },
+  },
+  'users add': {
+    synopsis: 'users add --tenant T --email EMAIL [--name NAME] [--role ROLE...]',
+    summary: 'add a user ahead of its first login, taking a seat (for connections with JIT off; its login joins it by email where the connection links by email)',
+    options: { tenant: str, email: str, name: str, role: strs },
+    prepare(args) {
+      const input = { tenantId: args.required('tenant'), email: args.required('email'), name: args.string('name'), roles: args.strings('role') };
+      if (input.roles.length === 0) throw new UsageError('--role is required at least once: a user never has no role');
+      return async (context) => {
+        const user = await addUser(context.runtime, { ...input, ...(input.name === undefined ? {} : { name: input.name }) });
+        print(context, user, () => `added user ${user.id} (${user.email})`);
+      };
+    },
+  },
+  'users update': {
+    synopsis: 'users update (--id USER | --tenant T --email EMAIL) [--name NAME] [--role ROLE...]',
+    summary: "change a user's name or roles (audited: user.updated); what the IdP owns, logins set again as the connection's update policies say",
+    details: USER_HELP,
+    options: { id: str, tenant: str, email: str, name: str, role: strs },
+    prepare(args) {
+      const ref = userRef(args);
+      const name = args.string('name');
+      const roles = args.strings('role');
+      if (name === undefined && roles.length === 0) throw new UsageError('give --name or --role');
+      return async (context) => {
+        const { user, changed } = await updateUser(context.runtime, ref, { ...(name === undefined ? {} : { name }), ...(roles.length ? { roles } : {}) });
+        print(context, user, () => (changed ? `updated user ${user.id}` : `user ${user.id} already looks like that`));
       };
     },
   },

@@ -72,12 +72,13 @@ export interface Store {
   linkIdentity(user: User, link: IdentityLink): Promise<User>;
   getUser(userId: string): Promise<User | undefined>;
   /**
-   * Creates a user with its email key, identity link and seat in one transaction. However many
+   * Creates a user with its email key, identity link (none for a user an admin adds ahead of its
+   * first login) and seat in one transaction. However many
    * creations of the same identity race, one user results: the losers get the winner's user.
    * Throws `seat_limit_reached` when the tenant has no seat left and `email_in_use` when another
    * user of the tenant holds the email.
    */
-  createUser(user: User, link: IdentityLink): Promise<User>;
+  createUser(user: User, link: IdentityLink | undefined): Promise<User>;
   /**
    * Writes a user's new state if nobody changed it since `previous` was read; a moved email moves
    * its key in the same transaction. Returns the user as stored (the other writer's version when
@@ -434,40 +435,32 @@ export function createStore(options: StoreOptions): Store {
     getUser: (userId) => get<User>(key.user(userId)),
 
     async createUser(user, link) {
-      const items: NonNullable<TransactWriteCommandInput['TransactItems']> = [
-        {
-          Update: {
-            TableName,
-            Key: key.tenant(user.tenantId),
-            UpdateExpression: 'SET seatCount = seatCount + :one',
-            ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(seatLimit) OR seatCount < seatLimit)',
-            ExpressionAttributeValues: { ':one': 1 },
-          },
+      const seat = {
+        Update: {
+          TableName,
+          Key: key.tenant(user.tenantId),
+          UpdateExpression: 'SET seatCount = seatCount + :one',
+          ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(seatLimit) OR seatCount < seatLimit)',
+          ExpressionAttributeValues: { ':one': 1 },
         },
-        { Put: { TableName, Item: linkItem(user, link), ConditionExpression: 'attribute_not_exists(pk)' } },
-        {
-          Put: {
-            TableName,
-            Item: userItem(user),
-            ConditionExpression: 'attribute_not_exists(pk)',
-          },
-        },
-        ...(user.email
-          ? [{ Put: { TableName, Item: { ...key.email(user.tenantId, user.email), userId: user.id }, ConditionExpression: 'attribute_not_exists(pk)' } }]
-          : []),
-      ];
+      };
+      const linkPut = link && { Put: { TableName, Item: linkItem(user, link), ConditionExpression: 'attribute_not_exists(pk)' } };
+      const userPut = { Put: { TableName, Item: userItem(user), ConditionExpression: 'attribute_not_exists(pk)' } };
+      const emailPut = user.email && { Put: { TableName, Item: { ...key.email(user.tenantId, user.email), userId: user.id }, ConditionExpression: 'attribute_not_exists(pk)' } };
+      const items = [seat, linkPut, userPut, emailPut].filter((item) => !!item);
+      const at = (item: unknown) => items.indexOf(item as (typeof items)[number]);
       for (let attempt = 0; ; attempt++) {
         const reasons = await transact({ TransactItems: items, ClientRequestToken: randomUUID() });
         if (!reasons) return user;
         // The identity was linked by a racing login: that login's user is this one's too.
-        const winner = failedAt(reasons, 1) || conflicted(reasons) ? await findUserByLink(link) : undefined;
+        const winner = link && (failedAt(reasons, at(linkPut)) || conflicted(reasons)) ? await findUserByLink(link) : undefined;
         if (winner) return winner;
-        if (failedAt(reasons, 0)) {
+        if (failedAt(reasons, at(seat))) {
           const tenant = await get<Tenant>(key.tenant(user.tenantId));
-          if (!tenant) throw new Error(`tenant ${user.tenantId} does not exist`);
+          if (!tenant) throw new AppError('not_found', `tenant ${user.tenantId} does not exist`);
           throw new AppError('seat_limit_reached', `all ${tenant.seatLimit} seats of this organization are taken`);
         }
-        if (failedAt(reasons, 3)) throw new AppError('email_in_use', 'another account of this organization already uses this email address');
+        if (emailPut && failedAt(reasons, at(emailPut))) throw new AppError('email_in_use', 'another account of this organization already uses this email address');
         if (!conflicted(reasons) || attempt >= 8) {
           throw new AppError('service_unavailable', 'the account could not be created; try signing in again');
         }

@@ -314,6 +314,26 @@ describe('connections', () => {
 });
 
 describe('users', () => {
+  it('adds a user ahead of its first login, taking a seat, and updates its roles', async () => {
+    const tenantId = await newTenant(['--seat-limit', '1']);
+    const added = await admin('users', 'add', '--tenant', tenantId, '--email', 'Lin@Example.test', '--name', 'Lin', '--role', 'viewer', '--json');
+    expect(added.code).toBe(0);
+    const user = added.json<User>();
+    expect(user).toMatchObject({ email: 'lin@example.test', name: 'Lin', roles: ['viewer'], status: 'active' });
+    expect((await store.getTenant(tenantId))?.seatCount).toBe(1);
+
+    const full = await admin('users', 'add', '--tenant', tenantId, '--email', 'max@example.test', '--role', 'viewer');
+    expect(full.code).toBe(1);
+    expect(full.stderr).toContain('seat_limit_reached');
+    const twice = await admin('users', 'add', '--tenant', tenantId, '--email', 'lin@example.test', '--role', 'viewer');
+    expect(twice.code).toBe(1);
+
+    const updated = await admin('users', 'update', '--tenant', tenantId, '--email', 'lin@example.test', '--role', 'admin', '--role', 'viewer');
+    expect(updated).toMatchObject({ code: 0, stdout: `updated user ${user.id}\n` });
+    expect((await store.getUser(user.id))?.roles).toEqual(['admin', 'viewer']);
+    expect((await admin('users', 'add', '--tenant', tenantId, '--email', 'x@example.test')).code).toBe(2);
+  });
+
   it('lists users, and deactivates one: the store says deactivated, the seat is freed, an audit event is written', async () => {
     const tenantId = await newTenant(['--seat-limit', '10']);
     const ada = await createUser(tenantId, 'ada@example.test');

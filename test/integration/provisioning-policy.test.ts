@@ -127,6 +127,19 @@ describe.each([
     expect(await runtime.store.findUserByLink({ connectionId: connection.id, subject: stranger.subject })).toBeUndefined();
   });
 
+  it('with JIT off, lets in a user an admin added ahead, through the email linking rules only', async () => {
+    const { runtime, connection } = await driver.setUp({ jit: false, linkByEmail: true, allowedEmailDomains: ['example.test'] });
+    const who = person();
+    const now = new Date().toISOString();
+    const added = await runtime.store.createUser(
+      { id: randomUUID(), tenantId: connection.tenantId, email: who.email, roles: ['viewer'], attributes: {}, status: 'active', createdAt: now, updatedAt: now },
+      undefined,
+    );
+    expect((await driver.logIn(runtime, connection, who)).statusCode).toBe(303);
+    expect((await userOf(runtime, connection, who)).id).toBe(added.id);
+    expect(refusal(await driver.logIn(runtime, connection, person()))).toEqual({ status: 403, code: 'user_not_provisioned' });
+  });
+
   it('maps attributes with constants, defaults, joins and transforms, keeping custom attributes', async () => {
     const { runtime, connection } = await driver.setUp({
       attributeMapping: {

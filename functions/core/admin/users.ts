@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { audit } from '../audit';
 import { AppError } from '../errors';
 import type { User } from '../model';
@@ -62,4 +63,41 @@ export async function removeUser(runtime: AdminRuntime, ref: UserRef): Promise<U
   await runtime.store.removeUser(user.id);
   await audit(runtime, { tenantId: user.tenantId, type: 'user.removed', at: runtime.clock().toISOString(), userId: user.id, detail: { by: 'admin' } });
   return user;
+}
+
+/**
+ * Adds a user ahead of its first login (for connections with JIT off, or to set roles first). It
+ * takes a seat; its first login joins it through the connection's email linking rules.
+ *
+ * @throws AppError `not_found` (tenant), `seat_limit_reached`, `email_in_use`, `invalid_request`.
+ */
+export async function addUser(runtime: AdminRuntime, input: { tenantId: string; email: string; name?: string; roles: readonly string[] }): Promise<User> {
+  const email = normalizeEmail(input.email);
+  if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) throw new AppError('invalid_request', `"${input.email}" is not an email address`);
+  if (!(await runtime.store.getTenant(input.tenantId))) throw new AppError('not_found', `there is no tenant ${input.tenantId}`);
+  const now = runtime.clock().toISOString();
+  const user = await runtime.store.createUser(
+    { id: randomUUID(), tenantId: input.tenantId, email, ...(input.name ? { name: input.name } : {}), roles: [...input.roles], attributes: {}, status: 'active', createdAt: now, updatedAt: now },
+    undefined,
+  );
+  await audit(runtime, { tenantId: user.tenantId, type: 'user.created', at: now, userId: user.id, detail: { by: 'admin' } });
+  return user;
+}
+
+/**
+ * Changes a user's name or roles (what the app owns; what the IdP owns it sets again at login, as
+ * the connection's update policies say). Audited and published as `user.updated`.
+ *
+ * @throws AppError `not_found`, `service_unavailable`.
+ */
+export async function updateUser(runtime: AdminRuntime, ref: UserRef, change: { name?: string; roles?: readonly string[] }): Promise<UserChange> {
+  const user = await requireUser(runtime.store, ref);
+  const next: User = { ...user, ...(change.name !== undefined ? { name: change.name } : {}), ...(change.roles ? { roles: [...change.roles] } : {}), updatedAt: runtime.clock().toISOString() };
+  const changes = (['name', 'roles'] as const)
+    .filter((field) => JSON.stringify(user[field]) !== JSON.stringify(next[field]))
+    .map((field) => ({ field, from: user[field], to: next[field] }));
+  if (changes.length === 0) return { user, changed: false };
+  const stored = await runtime.store.updateUser(user, next);
+  await audit(runtime, { tenantId: user.tenantId, type: 'user.updated', at: next.updatedAt, userId: user.id, detail: { by: 'admin', changes } });
+  return { user: stored, changed: true };
 }
