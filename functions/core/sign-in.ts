@@ -1,9 +1,25 @@
 import { audit } from './audit';
-import { isAppError } from './errors';
+import { AppError, isAppError } from './errors';
 import type { Connection } from './model';
 import { provisionUser, type AssertedIdentity } from './provisioning';
 import type { Runtime } from './runtime';
 import { mintSession, type SessionContext } from './sessions';
+
+/**
+ * The enabled connection with that id, of the protocol its route serves.
+ * @throws AppError `unknown_connection`.
+ */
+export async function findConnection<P extends Connection['protocol']>(
+  runtime: Runtime,
+  connectionId: string,
+  protocol: P,
+): Promise<Extract<Connection, { protocol: P }>> {
+  const connection = await runtime.store.getConnection(connectionId);
+  if (!connection || !connection.enabled || connection.protocol !== protocol) {
+    throw new AppError('unknown_connection', `there is no enabled ${protocol.toUpperCase()} connection "${connectionId}"`);
+  }
+  return connection as Extract<Connection, { protocol: P }>;
+}
 
 /** The session context of a runtime at an instant. */
 export function sessionContext(runtime: Runtime, now: Date): SessionContext {

@@ -5,12 +5,11 @@ import type { AddressInfo } from 'node:net';
 import { exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
 import type { OidcConnection } from '../../functions/core/model';
 import { resetOidcCaches } from '../../functions/core/oidc/relying-party';
-import { DEFAULT_ATTRIBUTE_MAPPING } from '../../functions/core/provisioning';
 import type { Runtime } from '../../functions/core/runtime';
 import { createOidcHandler } from '../../functions/oidc';
 import { createSessionHandler } from '../../functions/session';
 import { startTestProvider, type TestAccount, type TestProvider } from '../support/oidc-provider';
-import { invoke, problemCode, sessionTokenOf, testRuntime } from '../support/harness';
+import { invoke, oidcConnection, problemCode, sessionTokenOf, testRuntime } from '../support/harness';
 
 const CLIENT_ID = 'sso-rp';
 const CLIENT_SECRET = 'sso-rp-secret';
@@ -66,21 +65,10 @@ async function setUp(overrides: Partial<OidcConnection> = {}) {
   const runtime = await testRuntime({
     secrets: { 'oidc-client-secret': CLIENT_SECRET, 'oidc-wrong-secret': 'not-the-secret', 'oidc-client-key': JSON.stringify(clientPrivateJwk) },
   });
-  const connection: OidcConnection = {
-    id: CONNECTION_IDS[nextConnection++]!,
-    tenantId: `tenant-${randomUUID()}`,
-    protocol: 'oidc',
-    enabled: true,
-    issuer: op.issuer,
-    clientId: CLIENT_ID,
-    tokenEndpointAuthMethod: 'client_secret_basic',
-    clientSecretName: 'oidc-client-secret',
-    scopes: ['openid', 'email', 'profile', 'groups'],
-    attributeMapping: DEFAULT_ATTRIBUTE_MAPPING,
-    roles: { defaults: ['member'] },
-    returnToAllowlist: ['https://app.example.test/'],
-    ...overrides,
-  };
+  const connection = oidcConnection(
+    { id: CONNECTION_IDS[nextConnection++]!, tenantId: `tenant-${randomUUID()}`, issuer: op.issuer, clientId: CLIENT_ID, clientSecretName: 'oidc-client-secret' },
+    overrides,
+  );
   await runtime.store.putTenant({ id: connection.tenantId, name: 'OIDC tenant' });
   await runtime.store.putConnection(connection);
   return { runtime, connection, handler: createOidcHandler(runtime) };

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import type { Connection, OidcConnection, SamlConnection, User } from '../../functions/core/model';
+import type { Connection, SamlConnection, User } from '../../functions/core/model';
 import { resetOidcCaches } from '../../functions/core/oidc/relying-party';
 import { DEFAULT_ATTRIBUTE_MAPPING } from '../../functions/core/provisioning';
 import { createOidcHandler } from '../../functions/oidc';
@@ -8,7 +8,7 @@ import { createSamlHandler } from '../../functions/saml';
 import { createSessionHandler } from '../../functions/session';
 import { issueSamlResponse } from '../../local/saml-idp';
 import { startTestProvider, type TestProvider } from '../support/oidc-provider';
-import { createSamlConnection, invoke, postAcs, problemCode, responseFor, sessionTokenOf, testRuntime } from '../support/harness';
+import { createSamlConnection, invoke, oidcConnection, postAcs, problemCode, responseFor, sessionTokenOf, testRuntime } from '../support/harness';
 
 /** Who logs in: the IdP's subject and what it says about them, in the names both IdPs use. */
 interface Person {
@@ -67,22 +67,7 @@ const oidc: Driver = {
   async setUp(overrides = {}, options = {}) {
     const runtime = await testRuntime({ secrets: { 'policy-secret': 'policy-secret' } });
     const tenantId = await tenantFor(runtime, options);
-    if (options.seatLimit !== undefined && options.tenantId === undefined) await runtime.store.putTenant({ id: tenantId, name: 'Policy tenant', seatLimit: options.seatLimit });
-    const connection: OidcConnection = {
-      id: CONNECTION_IDS[nextConnection++]!,
-      tenantId,
-      protocol: 'oidc',
-      enabled: true,
-      issuer: op.issuer,
-      clientId: CLIENT_ID,
-      tokenEndpointAuthMethod: 'client_secret_basic',
-      clientSecretName: 'policy-secret',
-      scopes: ['openid', 'email', 'profile', 'groups'],
-      attributeMapping: DEFAULT_ATTRIBUTE_MAPPING,
-      roles: { defaults: ['member'] },
-      returnToAllowlist: ['https://app.example.test/'],
-      ...overrides,
-    };
+    const connection = oidcConnection({ id: CONNECTION_IDS[nextConnection++]!, tenantId, issuer: op.issuer, clientId: CLIENT_ID, clientSecretName: 'policy-secret' }, overrides);
     await runtime.store.putConnection(connection);
     return { runtime, connection };
   },

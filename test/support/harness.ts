@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { loadConfig } from '../../functions/core/config';
-import type { SamlConnection } from '../../functions/core/model';
+import type { OidcConnection, SamlConnection } from '../../functions/core/model';
 import { DEFAULT_ATTRIBUTE_MAPPING } from '../../functions/core/provisioning';
 import type { Runtime } from '../../functions/core/runtime';
 import { createInMemoryPublisher } from '../../functions/core/events';
@@ -74,6 +74,24 @@ export async function createSamlConnection(
   await runtime.store.putTenant({ id: tenantId, name: `Tenant ${tenantId}`, ...(tenant.seatLimit === undefined ? {} : { seatLimit: tenant.seatLimit }) });
   await runtime.store.putConnection(connection);
   return connection;
+}
+
+/** An OIDC connection to a test provider, with the defaults the tests share. */
+export function oidcConnection(
+  base: Pick<OidcConnection, 'id' | 'tenantId' | 'issuer' | 'clientId' | 'clientSecretName'>,
+  overrides: Partial<OidcConnection> = {},
+): OidcConnection {
+  return {
+    ...base,
+    protocol: 'oidc',
+    enabled: true,
+    tokenEndpointAuthMethod: 'client_secret_basic',
+    scopes: ['openid', 'email', 'profile', 'groups'],
+    attributeMapping: DEFAULT_ATTRIBUTE_MAPPING,
+    roles: { defaults: ['member'] },
+    returnToAllowlist: ['https://app.example.test/'],
+    ...overrides,
+  };
 }
 
 /** The options for the test IdP that make a response this connection accepts. */

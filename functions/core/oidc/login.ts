@@ -3,20 +3,11 @@ import { AppError } from '../errors';
 import type { OidcConnection } from '../model';
 import type { Runtime } from '../runtime';
 import { allowedReturnTo } from '../sessions';
-import { auditRefusal, signIn } from '../sign-in';
+import { auditRefusal, findConnection, signIn } from '../sign-in';
 import { authorizationUrl, oidcIdentity, redeemCallback, relyingParty } from './relying-party';
 
 /** How long a login may take at the provider before its state is forgotten. */
 const PENDING_LOGIN_TTL_SECONDS = 10 * 60;
-
-/** @throws AppError `unknown_connection`. */
-export async function findOidcConnection(runtime: Runtime, connectionId: string): Promise<OidcConnection> {
-  const connection = await runtime.store.getConnection(connectionId);
-  if (!connection || !connection.enabled || connection.protocol !== 'oidc') {
-    throw new AppError('unknown_connection', `there is no enabled OIDC connection "${connectionId}"`);
-  }
-  return connection;
-}
 
 function redirectUri(runtime: Runtime, connection: OidcConnection): string {
   return `${runtime.config.publicBaseUrl}/oidc/${encodeURIComponent(connection.id)}/callback`;
@@ -30,7 +21,7 @@ function redirectUri(runtime: Runtime, connection: OidcConnection): string {
  * @throws AppError `unknown_connection`, `forbidden_return_to`, `service_unavailable`.
  */
 export async function startOidcLogin(runtime: Runtime, connectionId: string, returnTo: string | undefined): Promise<{ redirectUrl: string; state: string }> {
-  const connection = await findOidcConnection(runtime, connectionId);
+  const connection = await findConnection(runtime, connectionId, 'oidc');
   const target = allowedReturnTo(returnTo, connection.returnToAllowlist);
   const config = await relyingParty(connection, runtime.secrets);
   const pending = { state: randomState(), nonce: randomNonce(), codeVerifier: randomPKCECodeVerifier() };
@@ -57,7 +48,7 @@ export async function completeOidcLogin(
   callbackUrl: URL,
   browserState: string | undefined,
 ): Promise<{ token: string; expiresAt: number; returnTo: string }> {
-  const connection = await findOidcConnection(runtime, connectionId);
+  const connection = await findConnection(runtime, connectionId, 'oidc');
   const now = runtime.clock();
   return auditRefusal(runtime, connection, now, async () => {
     const params = callbackUrl.searchParams;

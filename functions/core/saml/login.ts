@@ -2,24 +2,12 @@ import { AppError } from '../errors';
 import type { SamlConnection } from '../model';
 import type { Runtime } from '../runtime';
 import { allowedReturnTo } from '../sessions';
-import { auditRefusal, signIn } from '../sign-in';
+import { auditRefusal, findConnection, signIn } from '../sign-in';
 import { createAuthnRequest, spEndpoints, spMetadata } from './service-provider';
 import { verifySamlResponse, type SamlChecks } from './verify-response';
 
 /** How long an SP-initiated login may take at the IdP before its AuthnRequest id is forgotten. */
 const AUTHN_REQUEST_TTL_SECONDS = 10 * 60;
-
-/**
- * The enabled SAML connection with that id.
- * @throws AppError `unknown_connection`.
- */
-export async function findSamlConnection(runtime: Runtime, connectionId: string): Promise<SamlConnection> {
-  const connection = await runtime.store.getConnection(connectionId);
-  if (!connection || !connection.enabled || connection.protocol !== 'saml') {
-    throw new AppError('unknown_connection', `there is no enabled SAML connection "${connectionId}"`);
-  }
-  return connection;
-}
 
 /**
  * Starts an SP-initiated login: checks `return_to`, stores the AuthnRequest id once-only with a
@@ -28,7 +16,7 @@ export async function findSamlConnection(runtime: Runtime, connectionId: string)
  * @throws AppError `unknown_connection`, `forbidden_return_to`, `service_unavailable`.
  */
 export async function startSamlLogin(runtime: Runtime, connectionId: string, returnTo: string | undefined): Promise<string> {
-  const connection = await findSamlConnection(runtime, connectionId);
+  const connection = await findConnection(runtime, connectionId, 'saml');
   const target = allowedReturnTo(returnTo, connection.returnToAllowlist);
   const { requestId, redirectUrl } = createAuthnRequest(connection, spEndpoints(connection, runtime.config.publicBaseUrl), target);
   await runtime.store.recordAuthnRequest(connection.id, requestId, new Date(runtime.clock().getTime() + AUTHN_REQUEST_TTL_SECONDS * 1000));
@@ -37,7 +25,7 @@ export async function startSamlLogin(runtime: Runtime, connectionId: string, ret
 
 /** The SP metadata XML of a connection. @throws AppError `unknown_connection`. */
 export async function samlMetadata(runtime: Runtime, connectionId: string): Promise<string> {
-  const connection = await findSamlConnection(runtime, connectionId);
+  const connection = await findConnection(runtime, connectionId, 'saml');
   return spMetadata(connection, spEndpoints(connection, runtime.config.publicBaseUrl));
 }
 
@@ -67,7 +55,7 @@ export async function completeSamlLogin(
   connectionId: string,
   form: { samlResponse: string | undefined; relayState: string | undefined },
 ): Promise<{ token: string; expiresAt: number; returnTo: string }> {
-  const connection = await findSamlConnection(runtime, connectionId);
+  const connection = await findConnection(runtime, connectionId, 'saml');
   const now = runtime.clock();
   return auditRefusal(runtime, connection, now, async () => {
     if (!form.samlResponse) throw new AppError('invalid_request', 'the form field SAMLResponse is missing');
