@@ -32,6 +32,7 @@ const ERRORS = {
   oidc_invalid_id_token: { status: 401, title: 'The identity provider sent an invalid ID token', showDetail: true },
   oidc_nonce_mismatch: { status: 401, title: 'The ID token does not belong to this sign-in', showDetail: true },
   oidc_idp_error: { status: 401, title: 'The identity provider refused the sign-in', showDetail: true },
+  saml_transient_subject: { status: 422, title: 'The identity provider sent no lasting identifier for this person', showDetail: true },
   missing_required_attribute: { status: 422, title: 'The identity provider did not send a required attribute', showDetail: true },
   email_not_verified: { status: 403, title: 'The email address is not verified', showDetail: true },
   domain_not_allowed: { status: 403, title: 'This email domain may not sign in here', showDetail: true },

@@ -4,6 +4,7 @@ import { planProvisioning, type AssertedIdentity, type FieldChange, type MappedP
 import { oidcIdentity } from './oidc/relying-party';
 import type { Runtime } from './runtime';
 import { samlChecks } from './saml/login';
+import { samlIdentity } from './saml/subject';
 import { verifySamlResponse } from './saml/verify-response';
 
 /** What a login would do, computed without writing anything. */
@@ -29,9 +30,14 @@ export async function evaluateIdentity(runtime: Runtime, connection: Connection,
     const outcome = plan.kind === 'create' ? 'create' : plan.kind === 'link' ? 'link' : plan.changes.length ? 'update' : 'keep';
     return { identity, profile: plan.profile, roles: plan.roles, outcome, ...(plan.kind === 'create' ? {} : { user: plan.user }), changes: plan.changes };
   } catch (error) {
-    if (!isAppError(error) || error.code === 'service_unavailable') throw error;
-    return { identity, profile: { attributes: {} }, roles: [], outcome: 'refused', changes: [], refusal: { code: error.code, ...(error.detail ? { detail: error.detail } : {}) } };
+    return refused(identity, error);
   }
+}
+
+/** The evaluation of a login refused with `error`; an outage is no answer and is thrown on. */
+function refused(identity: AssertedIdentity, error: unknown): LoginEvaluation {
+  if (!isAppError(error) || error.code === 'service_unavailable') throw error;
+  return { identity, profile: { attributes: {} }, roles: [], outcome: 'refused', changes: [], refusal: { code: error.code, ...(error.detail ? { detail: error.detail } : {}) } };
 }
 
 /**
@@ -45,7 +51,13 @@ export async function evaluateSamlResponse(runtime: Runtime, connection: SamlCon
   const issueInstant = /IssueInstant="([^"]+)"/.exec(Buffer.from(samlResponse.replace(/\s+/g, ''), 'base64').toString('utf8'))?.[1];
   const when = at ?? (issueInstant ? new Date(issueInstant) : runtime.clock());
   const assertion = await verifySamlResponse(samlResponse, await samlChecks(runtime, connection, when));
-  return evaluateIdentity(runtime, connection, { subject: assertion.nameId, attributes: assertion.attributes, emailVerified: true });
+  let identity: AssertedIdentity;
+  try {
+    identity = samlIdentity(connection, assertion);
+  } catch (error) {
+    return refused({ subject: assertion.nameId, attributes: assertion.attributes, emailVerified: true }, error);
+  }
+  return evaluateIdentity(runtime, connection, identity);
 }
 
 /** Evaluates OIDC claims (an ID token's or userinfo's payload, as JSON) against an OIDC connection. */

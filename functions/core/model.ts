@@ -94,6 +94,13 @@ export interface SamlConnection extends ConnectionBase {
   readonly allowIdpInitiated: boolean;
   /** RSA-SHA1 signatures and SHA-1 digests are refused unless this is set. */
   readonly allowSha1: boolean;
+  /**
+   * The IdP attribute whose one value identifies a user at every login (Entra's
+   * `http://schemas.microsoft.com/identity/claims/objectidentifier`, an eduPersonPrincipalName, an
+   * employee id), instead of the NameID. Needed when the IdP sends a transient NameID.
+   * @default the NameID
+   */
+  readonly subjectAttribute?: string;
   /** The name of the secret that holds the SP's PEM private key for encrypted assertions. */
   readonly spDecryptionKeySecret?: string;
   /** The SP certificate published in metadata for encryption. */

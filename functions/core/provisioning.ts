@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { AppError } from './errors';
+import { checkSubject, normalizeEmail, parseEmail } from './identity';
 import type { AttributeMapping, AttributeRule, Connection, RolePolicy, Transform, UpdatePolicy, User } from './model';
 import type { Store } from './store';
 
@@ -41,9 +42,9 @@ export const DEFAULT_ATTRIBUTE_MAPPING: AttributeMapping = {
         'User.email',
         'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress',
         'urn:oid:0.9.2342.19200300.100.1.3',
+        'urn:oid:1.2.840.113549.1.9.1',
         NAME_ID,
       ],
-      transforms: ['trim'],
     },
     givenName: {
       from: ['given_name', 'givenName', 'firstName', 'FirstName', 'first_name', 'firstname', 'User.FirstName', 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname', 'urn:oid:2.5.4.42'],
@@ -52,27 +53,25 @@ export const DEFAULT_ATTRIBUTE_MAPPING: AttributeMapping = {
       from: ['family_name', 'sn', 'surname', 'lastName', 'LastName', 'last_name', 'lastname', 'User.LastName', 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname', 'urn:oid:2.5.4.4'],
     },
     name: {
-      from: ['name', 'displayName', 'cn', 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name', 'http://schemas.microsoft.com/identity/claims/displayname', 'urn:oid:2.16.840.1.113730.3.1.241'],
+      from: ['name', 'displayName', 'cn', 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name', 'http://schemas.microsoft.com/identity/claims/displayname', 'urn:oid:2.16.840.1.113730.3.1.241', 'urn:oid:2.5.4.3'],
+    },
+    // eduPerson (Shibboleth, SimpleSAMLphp, pysaml2) names its attributes by OID.
+    principalName: {
+      from: ['eduPersonPrincipalName', 'urn:oid:1.3.6.1.4.1.5923.1.1.1.6', 'upn', 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn'],
     },
     groups: {
-      from: ['groups', 'group', 'memberOf', 'http://schemas.microsoft.com/ws/2008/06/identity/claims/groups', 'http://schemas.xmlsoap.org/claims/Group'],
+      from: ['groups', 'group', 'memberOf', 'isMemberOf', 'urn:oid:1.3.6.1.4.1.5923.1.5.1.1', 'http://schemas.microsoft.com/ws/2008/06/identity/claims/groups', 'http://schemas.xmlsoap.org/claims/Group'],
       multiValued: true,
     },
   },
   required: [],
 };
 
-/** Trims, applies Unicode NFC and lowercases, so one mailbox is one key however the IdP spells it. */
-export function normalizeEmail(email: string): string {
-  return email.trim().normalize('NFC').toLowerCase();
-}
-
-const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
-
-function firstPresent(names: readonly string[], identity: AssertedIdentity): readonly string[] | undefined {
+/** The first of `names` the identity carries, with its values. */
+function firstPresent(names: readonly string[], identity: AssertedIdentity): { name: string; values: readonly string[] } | undefined {
   for (const name of names) {
     const values = (name === NAME_ID ? [identity.subject] : Object.hasOwn(identity.attributes, name) ? identity.attributes[name] : undefined)?.filter((v) => v.trim() !== '');
-    if (values?.length) return values;
+    if (values?.length) return { name, values };
   }
   return undefined;
 }
@@ -82,34 +81,65 @@ function applyTransform(values: readonly string[], transform: Transform): string
   return values.map((v) => (transform === 'trim' ? v.trim() : transform === 'lowercase' ? v.toLowerCase() : v.toUpperCase()));
 }
 
-function evaluateRule(rule: AttributeRule, identity: AssertedIdentity): readonly string[] | undefined {
+/** A rule's values, and the IdP attribute they were read from (none for a constant, a join or a default). */
+function evaluateRule(rule: AttributeRule, identity: AssertedIdentity): { values: readonly string[]; source?: string } | undefined {
   const asList = (value: Value | undefined) => (value === undefined ? undefined : typeof value === 'string' ? [value] : value);
   let values: readonly string[] | undefined = asList(rule.constant);
+  let source: string | undefined;
   if (!values && rule.join) {
-    const parts = rule.join.parts.map((names) => firstPresent(names, identity)?.[0]).filter((part): part is string => part !== undefined);
+    const parts = rule.join.parts.map((names) => firstPresent(names, identity)?.values[0]).filter((part): part is string => part !== undefined);
     values = parts.length ? [parts.join(rule.join.separator ?? ' ')] : undefined;
   }
-  values ??= rule.from ? firstPresent(rule.from, identity) : undefined;
+  if (!values && rule.from) {
+    const present = firstPresent(rule.from, identity);
+    values = present?.values;
+    source = present?.name;
+  }
   values ??= asList(rule.default);
   for (const transform of rule.transforms ?? []) values = values && applyTransform(values, transform);
-  return values?.length ? values : undefined;
+  return values?.length ? { values, ...(source ? { source } : {}) } : undefined;
+}
+
+/**
+ * The one email of a login, or why the IdP's email is not one to keep. A NameID that is not an
+ * address is no email at all (it is often an opaque id); any other value must be an address as
+ * it stands, and several different addresses are no answer to which one is this person's.
+ */
+function readEmail(rule: AttributeRule, identity: AssertedIdentity): { email?: string; problem?: string } {
+  const evaluated = evaluateRule(rule, identity);
+  if (!evaluated) return {};
+  const parsed = evaluated.values.map(parseEmail);
+  if (evaluated.source === NAME_ID && !('email' in parsed[0]!)) return {};
+  const emails = new Set(parsed.map((p) => ('email' in p ? p.email : undefined)));
+  const problem = parsed.find((p): p is { problem: string } => 'problem' in p)?.problem;
+  if (problem) return { problem: `the email the identity provider sent ${problem}` };
+  if (emails.size > 1) return { problem: 'the identity provider sent several email addresses, and none says which is this person\'s' };
+  return { email: [...emails][0]! };
 }
 
 /**
  * Maps an asserted identity to app attributes by the connection's rules. An `email` that is not
- * an address is dropped (a NameID is often an opaque id).
+ * an address as it stands (nothing is trimmed) is not kept; `emailProblem` says why, for the
+ * caller that must refuse such a login where the email matters.
  *
  * @throws AppError `missing_required_attribute` naming the first required attribute that is absent.
  */
-export function mapAttributes(mapping: AttributeMapping, identity: AssertedIdentity): MappedProfile {
+export function mapAttributes(mapping: AttributeMapping, identity: AssertedIdentity): MappedProfile & { emailProblem?: string } {
   const mapped: Record<string, Value> = Object.create(null) as Record<string, Value>;
+  let emailProblem: string | undefined;
   for (const [attribute, rule] of Object.entries(mapping.attributes)) {
-    let values = evaluateRule(rule, identity);
-    if (attribute === 'email') values = values?.filter((v) => EMAIL.test(v)).map(normalizeEmail);
+    if (attribute === 'email') {
+      const { email, problem } = readEmail(rule, identity);
+      if (email) mapped.email = email;
+      emailProblem = problem;
+      continue;
+    }
+    const values = evaluateRule(rule, identity)?.values;
     if (values?.length) mapped[attribute] = rule.multiValued ? values : values[0]!;
   }
   for (const required of mapping.required) {
     if (mapped[required] === undefined) {
+      if (required === 'email' && emailProblem) throw new AppError('invalid_request', emailProblem);
       throw new AppError('missing_required_attribute', `the identity provider did not send "${required}"`);
     }
   }
@@ -119,6 +149,7 @@ export function mapAttributes(mapping: AttributeMapping, identity: AssertedIdent
     ...(typeof email === 'string' ? { email } : {}),
     ...(fullName ? { name: fullName } : {}),
     attributes,
+    ...(emailProblem ? { emailProblem } : {}),
   };
 }
 
@@ -143,14 +174,19 @@ const same = (a: Value | undefined, b: Value | undefined) => JSON.stringify(a) =
  * update policy allows (`always` on every login; `on-create` and `never` not after creation;
  * `never` not even then).
  *
- * @throws AppError `missing_required_attribute`, `domain_not_allowed`.
+ * @throws AppError `missing_required_attribute`, `invalid_request` (an email that is not one, where
+ *   the email matters), `email_not_verified`, `domain_not_allowed`.
  */
 export function evaluateLogin(
   connection: Connection,
   identity: AssertedIdentity,
   existing: User | undefined,
 ): { profile: MappedProfile; roles: string[]; changes: FieldChange[] } {
-  const profile = trustedEmailOnly(connection, identity, mapAttributes(connection.attributeMapping, identity));
+  const { emailProblem, ...mapped } = mapAttributes(connection.attributeMapping, identity);
+  // Where the email decides something (which domains may sign in, which user to link), a bad one
+  // is refused rather than dropped, so the login cannot slip past the rule without an email.
+  if (emailProblem && (connection.allowedEmailDomains?.length || connection.linkByEmail)) throw new AppError('invalid_request', emailProblem);
+  const profile = trustedEmailOnly(connection, identity, mapped);
   const domains = connection.allowedEmailDomains;
   if (domains?.length && !(profile.email && domains.map(normalizeEmail).includes(profile.email.slice(profile.email.lastIndexOf('@') + 1)))) {
     throw new AppError('domain_not_allowed', profile.email ? `${profile.email.split('@')[1]} is not one of this organization's email domains` : 'the identity provider sent no email to check against the allowed domains');
@@ -220,9 +256,11 @@ export interface ProvisionedUser {
  * What a login would do to the users as stored, decided by reading only: keep or update the
  * user its identity link names; link the identity to the tenant's user of its email where
  * `mayLinkByEmail` allows; or create a user. The one decision both `provisionUser` and the admin's
- * `evaluate` use, so the two cannot drift apart.
+ * `evaluate` use, so the two cannot drift apart. The subject is matched exactly as the IdP
+ * signed it (`checkSubject`): only it selects a user; an email only through `mayLinkByEmail`.
  *
- * @throws AppError `missing_required_attribute`, `email_not_verified`, `domain_not_allowed`,
+ * @throws AppError `invalid_request` (a subject or email that is not one as it stands),
+ *   `missing_required_attribute`, `email_not_verified`, `domain_not_allowed`,
  *   `user_deactivated`, `user_not_provisioned`, `service_unavailable`.
  */
 export async function planProvisioning(
@@ -231,7 +269,7 @@ export async function planProvisioning(
   identity: AssertedIdentity,
   now: Date,
 ): Promise<{ kind: 'existing' | 'link' | 'create'; user: User; changes: FieldChange[]; profile: MappedProfile; roles: string[] }> {
-  const linkedUser = await store.findUserByLink({ connectionId: connection.id, subject: identity.subject });
+  const linkedUser = await store.findUserByLink({ connectionId: connection.id, subject: checkSubject(identity.subject) });
   if (linkedUser) {
     const user = activeUser(linkedUser);
     return { kind: 'existing', user, ...evaluateLogin(connection, identity, user) };

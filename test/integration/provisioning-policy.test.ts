@@ -1,91 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import type { Connection, SamlConnection, User } from '../../functions/core/model';
-import { resetOidcCaches } from '../../functions/core/oidc/relying-party';
+import type { Connection, User } from '../../functions/core/model';
 import { DEFAULT_ATTRIBUTE_MAPPING } from '../../functions/core/provisioning';
-import { createOidcHandler } from '../../functions/oidc';
-import { createSamlHandler } from '../../functions/saml';
 import { createSessionHandler } from '../../functions/session';
-import { issueSamlResponse } from '../../local/saml-idp';
-import { startTestProvider, type TestProvider } from '../support/oidc-provider';
-import { createSamlConnection, invoke, oidcConnection, postAcs, problemCode, responseFor, sessionTokenOf, testRuntime } from '../support/harness';
+import { invoke, problemCode, sessionTokenOf } from '../support/harness';
+import { oidcDriver, person, samlDriver, type Person, type TestRuntime } from '../support/login-drivers';
 
-/** Who logs in: the IdP's subject and what it says about them, in the names both IdPs use. */
-interface Person {
-  readonly subject: string;
-  readonly email: string;
-  readonly given_name?: string;
-  readonly family_name?: string;
-  readonly groups?: readonly string[];
-  readonly department?: string;
-}
+const oidc = oidcDriver({ clientId: 'policy-rp' });
+const saml = samlDriver;
+type Runtime = TestRuntime;
 
-type Runtime = Awaited<ReturnType<typeof testRuntime>>;
-type PolicyOverrides = Partial<Pick<Connection, 'jit' | 'attributeMapping' | 'roles' | 'allowedEmailDomains' | 'linkByEmail'>>;
-
-interface Driver {
-  setUp(overrides?: PolicyOverrides, options?: { tenantId?: string; seatLimit?: number }): Promise<{ runtime: Runtime; connection: Connection }>;
-  logIn(runtime: Runtime, connection: Connection, person: Person): Promise<APIGatewayProxyStructuredResultV2>;
-}
-
-const CLIENT_ID = 'policy-rp';
-const CONNECTION_IDS = Array.from({ length: 60 }, (_, i) => `policy-oidc-${i}-${randomUUID().slice(0, 8)}`);
-let nextConnection = 0;
-let op: TestProvider;
-
-beforeAll(async () => {
-  resetOidcCaches();
-  op = await startTestProvider({
-    clients: [{ client_id: CLIENT_ID, client_secret: 'policy-secret', redirect_uris: CONNECTION_IDS.map((id) => `https://sso.test/oidc/${id}/callback`) }],
-  });
-});
-afterAll(() => op.stop());
-
-async function tenantFor(runtime: Runtime, options: { tenantId?: string; seatLimit?: number }): Promise<string> {
-  const tenantId = options.tenantId ?? `tenant-${randomUUID()}`;
-  if (!options.tenantId) await runtime.store.putTenant({ id: tenantId, name: 'Policy tenant', ...(options.seatLimit === undefined ? {} : { seatLimit: options.seatLimit }) });
-  return tenantId;
-}
-
-const saml: Driver = {
-  async setUp(overrides = {}, options = {}) {
-    const runtime = await testRuntime();
-    const tenantId = await tenantFor(runtime, options);
-    const connection = await createSamlConnection(runtime, { tenantId, allowIdpInitiated: true, ...overrides } as Partial<SamlConnection>, { ...(options.seatLimit === undefined ? {} : { seatLimit: options.seatLimit }) });
-    return { runtime, connection };
-  },
-  async logIn(runtime, connection, person) {
-    const { subject, email, groups, ...rest } = person;
-    const attributes: Record<string, string[]> = { email: [email], ...(groups ? { groups: [...groups] } : {}) };
-    for (const [name, value] of Object.entries(rest)) if (typeof value === 'string') attributes[name] = [value];
-    const response = await issueSamlResponse(responseFor(connection as SamlConnection, runtime, { nameId: subject, nameIdFormat: 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent', attributes }));
-    return postAcs(createSamlHandler(runtime), connection.id, response);
-  },
-};
-
-const oidc: Driver = {
-  async setUp(overrides = {}, options = {}) {
-    const runtime = await testRuntime({ secrets: { 'policy-secret': 'policy-secret' } });
-    const tenantId = await tenantFor(runtime, options);
-    const connection = oidcConnection({ id: CONNECTION_IDS[nextConnection++]!, tenantId, issuer: op.issuer, clientId: CLIENT_ID, clientSecretName: 'policy-secret' }, overrides);
-    await runtime.store.putConnection(connection);
-    return { runtime, connection };
-  },
-  async logIn(runtime, connection, person) {
-    const { subject, department, groups, ...claims } = person;
-    op.signInAs({ sub: subject, email_verified: true, ...claims, ...(groups ? { groups: [...groups] } : {}) });
-    if (department) op.setExtraClaims({ department });
-    const handler = createOidcHandler(runtime);
-    const start = await invoke(handler, { method: 'GET', url: `/oidc/${connection.id}/login` });
-    const callback = await op.authorize(String(start.headers?.location));
-    return invoke(handler, { method: 'GET', url: callback.pathname + callback.search, headers: { cookie: String(start.cookies?.[0]).split(';')[0] } });
-  },
-};
-
-const person = (overrides: Partial<Person> = {}): Person => {
-  const subject = `p-${randomUUID()}`;
-  return { subject, email: `${subject}@example.test`, given_name: 'Ada', family_name: 'Lovelace', ...overrides };
-};
+beforeAll(() => oidc.start());
+afterAll(() => oidc.stop());
 
 const refusal = (result: APIGatewayProxyStructuredResultV2) => ({ status: result.statusCode, code: problemCode(result) });
 

@@ -31,6 +31,15 @@ const INSIDE_CIPHERTEXT: Record<string, { audience: string; nameID: string }> = 
 const read = (name: string) => readFileSync(new URL(name, INTEROP), 'utf8');
 const fixtures = JSON.parse(read('manifest.json')) as Fixture[];
 
+/**
+ * The fixtures whose NameID is transient (SimpleSAMLphp's default): a connection to such an IdP
+ * names the attribute that identifies its users instead, as a real deployment must.
+ */
+const TRANSIENT_SUBJECT: Record<string, { subjectAttribute: string; subject: string }> = {
+  'simplesamlphp-response-signed': { subjectAttribute: 'uid', subject: 'test' },
+  'simplesamlphp-assertion-signed': { subjectAttribute: 'uid', subject: 'test' },
+};
+
 async function setUp(fixture: Fixture) {
   const issuedAt = new Date(fixture.issueInstant);
   const runtime = await testRuntime({
@@ -46,12 +55,14 @@ async function setUp(fixture: Fixture) {
     allowSha1: fixture.algorithms.some((a) => a.includes('sha1')),
     allowIdpInitiated: fixture.inResponseTo === null,
     ...(fixture.spDecryptionKey ? { spDecryptionKeySecret: `${fixture.id}-key` } : {}),
+    ...(TRANSIENT_SUBJECT[fixture.id] ? { subjectAttribute: TRANSIENT_SUBJECT[fixture.id]!.subjectAttribute } : {}),
   });
   if (fixture.inResponseTo) {
     // As the SP-initiated login would have: the request this response answers is pending.
     await runtime.store.recordAuthnRequest(connection.id, fixture.inResponseTo, new Date(issuedAt.getTime() + 600_000));
   }
-  return { runtime, connection, nameID: fixture.nameID ?? hidden!.nameID, handler: createSamlHandler(runtime) };
+  const subject = TRANSIENT_SUBJECT[fixture.id]?.subject ?? fixture.nameID ?? hidden!.nameID;
+  return { runtime, connection, nameID: subject, handler: createSamlHandler(runtime) };
 }
 
 /** The same bytes with one character of the NameID changed (of the ciphertext, where the NameID is encrypted). */
@@ -78,6 +89,15 @@ describe('real IdP responses (../shared/interop)', () => {
     expect({ status: result.statusCode, body: result.body }).toEqual({ status: 303, body: '' });
     const user = await runtime.store.findUserByLink({ connectionId: connection.id, subject: nameID });
     expect(user).toMatchObject({ tenantId: connection.tenantId, status: 'active' });
+  });
+
+  it.each(Object.keys(TRANSIENT_SUBJECT))('%s, whose NameID is transient, is refused where the connection names no subject attribute', async (id) => {
+    const fixture = fixtures.find((f) => f.id === id)!;
+    const { runtime, connection, handler } = await setUp(fixture);
+    const { subjectAttribute: _uid, ...byNameId } = connection;
+    await runtime.store.putConnection(byNameId);
+    const result = await postAcs(handler, connection.id, read(fixture.response));
+    expect({ status: result.statusCode, code: problemCode(result) }).toEqual({ status: 422, code: 'saml_transient_subject' });
   });
 
   it.each(fixtures.map((f) => [`${f.idp} (${f.id})`, f] as const))('%s is refused with its NameID altered', async (_, fixture) => {

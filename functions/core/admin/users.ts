@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { audit } from '../audit';
 import { AppError } from '../errors';
 import type { User } from '../model';
-import { normalizeEmail } from '../provisioning';
+import { normalizeEmail, parseEmail } from '../identity';
 import type { Runtime } from '../runtime';
 import type { Store } from '../store';
 
@@ -72,8 +72,9 @@ export async function removeUser(runtime: AdminRuntime, ref: UserRef): Promise<U
  * @throws AppError `not_found` (tenant), `seat_limit_reached`, `email_in_use`, `invalid_request`.
  */
 export async function addUser(runtime: AdminRuntime, input: { tenantId: string; email: string; name?: string; roles: readonly string[] }): Promise<User> {
-  const email = normalizeEmail(input.email);
-  if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email)) throw new AppError('invalid_request', `"${input.email}" is not an email address`);
+  const parsed = parseEmail(input.email);
+  if (!('email' in parsed)) throw new AppError('invalid_request', `"${input.email}" ${parsed.problem}`);
+  const { email } = parsed;
   if (!(await runtime.store.getTenant(input.tenantId))) throw new AppError('not_found', `there is no tenant ${input.tenantId}`);
   const now = runtime.clock().toISOString();
   const user = await runtime.store.createUser(

@@ -4,6 +4,7 @@ import type { Runtime } from '../runtime';
 import { allowedReturnTo } from '../sessions';
 import { auditRefusal, findConnection, signIn } from '../sign-in';
 import { createAuthnRequest, spEndpoints, spMetadata } from './service-provider';
+import { samlIdentity } from './subject';
 import { verifySamlResponse, type SamlChecks } from './verify-response';
 
 /** How long an SP-initiated login may take at the IdP before its AuthnRequest id is forgotten. */
@@ -64,6 +65,7 @@ export async function completeSamlLogin(
     if (assertion.inResponseTo === undefined && !connection.allowIdpInitiated) {
       throw new AppError('saml_unsolicited', 'this connection accepts only logins that start at the application');
     }
+    const identity = samlIdentity(connection, assertion);
     await runtime.store.consumeAssertion({
       connectionId: connection.id,
       issuer: assertion.issuer,
@@ -72,8 +74,7 @@ export async function completeSamlLogin(
       inResponseTo: assertion.inResponseTo,
       now,
     });
-    // A SAML IdP vouches for the emails it asserts; allowedEmailDomains bounds which it may link.
-    const session = await signIn(runtime, connection, { subject: assertion.nameId, attributes: assertion.attributes, emailVerified: true }, now);
+    const session = await signIn(runtime, connection, identity, now);
     return { ...session, returnTo };
   });
 }

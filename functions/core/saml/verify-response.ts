@@ -283,7 +283,9 @@ function readAssertion(assertion: Element, responseInResponseTo: string | undefi
 
   const subject = onlyChild(assertion, NS.assertion, 'Subject');
   const nameIdElement = subject && onlyChild(subject, NS.assertion, 'NameID');
-  const nameId = text(nameIdElement);
+  // The subject is matched exactly as signed: nothing is trimmed here (the provisioning core
+  // refuses a subject that would need it).
+  const nameId = nameIdElement?.textContent ?? undefined;
   if (!subject || !nameId) throw new AppError('invalid_request', 'the assertion has no Subject NameID');
   const confirmation = confirmBearer(subject, checks);
 
@@ -341,8 +343,9 @@ function readAttributes(assertion: Element): Record<string, string[]> {
   for (const statement of childElements(assertion, NS.assertion, 'AttributeStatement')) {
     for (const element of childElements(statement, NS.assertion, 'Attribute')) {
       const values = childElements(element, NS.assertion, 'AttributeValue')
-        .map((v) => v.textContent?.trim() ?? '')
-        .filter((v) => v !== '');
+        // As signed, untrimmed: an email or subject attribute with stray whitespace is refused, not repaired.
+        .map((v) => v.textContent ?? '')
+        .filter((v) => v.trim() !== '');
       for (const name of new Set([attribute(element, 'Name'), attribute(element, 'FriendlyName')])) {
         if (name) attributes[name] = [...(attributes[name] ?? []), ...values];
       }
