@@ -14,7 +14,7 @@ import { invoke, oidcConnection, problemCode, sessionTokenOf, testRuntime } from
 const CLIENT_ID = 'sso-rp';
 const CLIENT_SECRET = 'sso-rp-secret';
 /** The provider needs each redirect URI up front, so each test takes one of these connection ids. */
-const CONNECTION_IDS = Array.from({ length: 40 }, (_, i) => `oidc-${i}-${randomUUID().slice(0, 8)}`);
+const CONNECTION_IDS = Array.from({ length: 64 }, (_, i) => `oidc-${i}-${randomUUID().slice(0, 8)}`);
 let nextConnection = 0;
 
 let op: TestProvider;
@@ -123,7 +123,7 @@ const claims = (base: { nonce: string; sub: string }, overrides: Record<string, 
   ...overrides,
 });
 const providerKey = async () => importJWK(op.signingKey(), 'RS256');
-const signed = (payload: Record<string, unknown>, key: Awaited<ReturnType<typeof importJWK>>, header: { alg: string; kid?: string }) =>
+const signed = (payload: Record<string, unknown>, key: Awaited<ReturnType<typeof importJWK>>, header: { alg: string; kid?: string; typ?: string }) =>
   new SignJWT(payload).setProtectedHeader(header).sign(key);
 
 function refusal(result: Awaited<ReturnType<typeof invoke>>) {
@@ -283,6 +283,88 @@ describe('OIDC login against a real OpenID Provider', () => {
     expect(op.jwksFetches()).toBe(fetches + 1);
     expect((await logIn(handler, connection, account())).statusCode).toBe(303);
     expect(op.jwksFetches()).toBe(fetches + 1);
+  });
+});
+
+describe('OIDC callback hardening', () => {
+  it('refuses a callback with neither a code nor an error as invalid_request, and spends its state', async () => {
+    const { connection, handler } = await setUp();
+    const { callback: redirect } = await authorize(handler, connection, account());
+    const codeless = new URL(redirect);
+    codeless.searchParams.delete('code');
+    expect(refusal(await callback(handler, codeless))).toEqual({ status: 400, code: 'invalid_request' });
+    expect(refusal(await callback(handler, redirect))).toEqual({ status: 400, code: 'oidc_state_mismatch' });
+  });
+
+  it.each(['code', 'state', 'iss'])('refuses a callback that repeats its %s parameter as invalid_request', async (name) => {
+    const { connection, handler } = await setUp();
+    const { callback: redirect } = await authorize(handler, connection, account());
+    const repeated = new URL(redirect);
+    repeated.searchParams.append(name, redirect.searchParams.get(name)!);
+    expect(refusal(await callback(handler, repeated))).toEqual({ status: 400, code: 'invalid_request' });
+  });
+
+  it('says that an RFC 9207 iss parameter names another provider', async () => {
+    const { connection, handler } = await setUp();
+    const { callback: redirect } = await authorize(handler, connection, account());
+    redirect.searchParams.set('iss', 'https://evil.example.test');
+    const result = await callback(handler, redirect);
+    expect(refusal(result)).toEqual({ status: 401, code: 'oidc_invalid_id_token' });
+    expect(result.json().detail).toContain('RFC 9207');
+    expect(result.json().detail).toContain('https://evil.example.test');
+  });
+
+  it('refuses, saying so, an authorization response without the iss parameter the provider promises (RFC 9207)', async () => {
+    const { connection, handler } = await setUp();
+    const { callback: redirect } = await authorize(handler, connection, account());
+    redirect.searchParams.delete('iss');
+    const result = await callback(handler, redirect);
+    expect(refusal(result)).toEqual({ status: 401, code: 'oidc_invalid_id_token' });
+    expect(result.json().detail).toContain('RFC 9207');
+  });
+
+  it('refuses an ID token the provider signed for another authorized party (azp)', async () => {
+    const { connection, handler } = await setUp();
+    op.setExtraClaims({ azp: 'someone-else' });
+    try {
+      expect(refusal(await logIn(handler, connection, account()))).toEqual({ status: 401, code: 'oidc_invalid_id_token' });
+    } finally {
+      op.setExtraClaims({});
+    }
+  });
+
+  it('accepts an ID token the provider signed with azp equal to this client', async () => {
+    const { connection, handler } = await setUp();
+    op.setExtraClaims({ azp: CLIENT_ID });
+    try {
+      expect((await logIn(handler, connection, account())).statusCode).toBe(303);
+    } finally {
+      op.setExtraClaims({});
+    }
+  });
+
+  it.each([
+    ['a single audience', { azp: 'someone-else' }],
+    ['an aud array of this client only', { aud: [CLIENT_ID], azp: 'someone-else' }],
+    ['a non-string azp', { azp: [CLIENT_ID] }],
+  ])('refuses an ID token whose azp is not this client, with %s', async (_, overrides) => {
+    const result = await logInWithIdToken(async (base) => signed(claims(base, overrides), await providerKey(), { alg: 'RS256', kid: op.currentKid() }));
+    expect(refusal(result)).toEqual({ status: 401, code: 'oidc_invalid_id_token' });
+  });
+
+  it.each(['at+jwt', 'application/at+jwt', 'logout+jwt', 'JOSE'])('refuses a token of typ %s signed by the provider key (RFC 8725 §3.11)', async (typ) => {
+    const result = await logInWithIdToken(async (base) => signed(claims(base), await providerKey(), { alg: 'RS256', kid: op.currentKid(), typ }));
+    expect(refusal(result)).toEqual({ status: 401, code: 'oidc_invalid_id_token' });
+  });
+
+  it.each([
+    ['no typ', {}],
+    ['typ JWT', { typ: 'JWT' }],
+    ['typ jwt', { typ: 'jwt' }],
+    ['typ application/jwt', { typ: 'application/jwt' }],
+  ])('accepts an ID token with %s', async (_, typ) => {
+    const result = await logInWithIdToken(async (base) => signed(claims(base), await providerKey(), { alg: 'RS256', kid: op.currentKid(), ...typ }));
+    expect(result.statusCode).toBe(303);
   });
 });
 

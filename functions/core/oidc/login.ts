@@ -34,12 +34,30 @@ export async function startOidcLogin(runtime: Runtime, connectionId: string, ret
   return { redirectUrl: await authorizationUrl(config, connection, { ...pending, redirectUri: redirectUri(runtime, connection) }), state: pending.state };
 }
 
+/** The authorization response parameters this code or openid-client reads; a repeated one is ambiguous. */
+const SINGLE_VALUED = ['code', 'state', 'iss', 'error', 'error_description'] as const;
+
 /**
- * Completes a login at the callback: a provider `error=` is `oidc_idp_error`; the state must be
- * the one bound to this browser at login, and is consumed with a conditional delete; the code is redeemed and the ID token verified in full;
- * the user is found or created and a session minted. Every outcome is audited.
+ * The parameters of an authorization response that decide its fate.
  *
- * @throws AppError `oidc_idp_error`, `oidc_state_mismatch`, `oidc_invalid_id_token`,
+ * @throws AppError `invalid_request` when one of them is repeated.
+ */
+function callbackParameters(url: URL): { code?: string; state?: string; error?: string; errorDescription?: string } {
+  const params = url.searchParams;
+  const repeated = SINGLE_VALUED.filter((name) => params.getAll(name).length > 1);
+  if (repeated.length) throw new AppError('invalid_request', `the callback repeats ${repeated.join(', ')}`);
+  const value = (name: (typeof SINGLE_VALUED)[number]) => params.get(name) ?? undefined;
+  return { code: value('code') || undefined, state: value('state') || undefined, error: value('error'), errorDescription: value('error_description') };
+}
+
+/**
+ * Completes a login at the callback: a callback repeating a parameter is `invalid_request`; a
+ * provider `error=` is `oidc_idp_error` and one with neither `error` nor `code` is
+ * `invalid_request`, both spending the state; the state must be the one bound to this browser at
+ * login, and is consumed with a conditional delete; the code is redeemed and the ID token
+ * verified in full; the user is found or created and a session minted. Every outcome is audited.
+ *
+ * @throws AppError `invalid_request`, `oidc_idp_error`, `oidc_state_mismatch`, `oidc_invalid_id_token`,
  *   `oidc_nonce_mismatch`, `unknown_connection`, and the codes of `provisionUser`.
  */
 export async function completeOidcLogin(
@@ -51,13 +69,12 @@ export async function completeOidcLogin(
   const connection = await findConnection(runtime, connectionId, 'oidc');
   const now = runtime.clock();
   return auditRefusal(runtime, connection, now, async () => {
-    const params = callbackUrl.searchParams;
-    const state = params.get('state');
-    if (params.has('error')) {
-      // The state is spent either way, so an error response cannot be replayed into a success later.
+    const { code, state, error, errorDescription } = callbackParameters(callbackUrl);
+    if (error !== undefined || !code) {
+      // The state is spent either way, so a response that cannot complete cannot be replayed into a success later.
       if (state) await runtime.store.consumePendingLogin(state, connection.id, now).catch(() => undefined);
-      const description = params.get('error_description');
-      throw new AppError('oidc_idp_error', `the identity provider answered ${params.get('error')}${description ? `: ${description}` : ''}`);
+      if (error !== undefined) throw new AppError('oidc_idp_error', `the identity provider answered ${error}${errorDescription ? `: ${errorDescription}` : ''}`);
+      throw new AppError('invalid_request', 'the callback carries neither an authorization code nor an error');
     }
     if (!state) throw new AppError('oidc_state_mismatch', 'the callback carries no state');
     // Login CSRF: a callback started in another browser (an attacker's link) must not sign this one in.

@@ -161,12 +161,62 @@ function translate(error: unknown): never {
 }
 
 /**
- * Redeems the authorization code of a callback and verifies the ID token in full: openid-client
- * checks the response's `state` and RFC 9207 `iss`, exchanges the code with the PKCE verifier,
- * and checks `iss`, `aud`, `azp`, `exp`, `iat` and `nonce`; the signature is then verified here
- * against the provider's JWKS with jose (openid-client trusts the TLS channel instead), with the
- * connection's asymmetric algorithms only. Userinfo is fetched when `needsUserinfo` says the ID
- * token lacks claims, and its `sub` must match.
+ * RFC 9207: the authorization response names the provider that issued it, so a response another
+ * provider issued (a mix-up attack) is refused before its code is sent anywhere. openid-client
+ * makes the same comparison; it is made here first so that the refusal says what happened.
+ *
+ * @throws AppError `oidc_invalid_id_token` for another issuer, or none where the provider promises one.
+ */
+function checkResponseIssuer(iss: string | null, server: client.ServerMetadata): void {
+  if (iss === null) {
+    if (server.authorization_response_iss_parameter_supported) {
+      throw new AppError('oidc_invalid_id_token', `the authorization response carries no iss parameter, which ${server.issuer} promises (RFC 9207)`);
+    }
+    return;
+  }
+  if (iss !== server.issuer) {
+    throw new AppError('oidc_invalid_id_token', `the authorization response's iss parameter (RFC 9207) names ${iss}, not this connection's provider ${server.issuer}`);
+  }
+}
+
+/**
+ * The checks openid-client and jose leave to the caller, on an ID token whose signature and
+ * library-checked claims already hold.
+ *
+ * @throws AppError `oidc_invalid_id_token`.
+ */
+function checkIdTokenRemainder(
+  header: Readonly<{ typ?: unknown }>,
+  claims: Readonly<Record<string, unknown>>,
+  expected: { clientId: string; metadataIssuer: string; allowedEntraTenants: readonly string[] | undefined; now: Date; toleranceSeconds: number },
+): void {
+  // RFC 8725 §3.11: a JWT of another kind (an access token, a logout token) signed by the same key
+  // must not pass for an ID token. "JWT" and "application/jwt" name the same media type (RFC 7515 §4.1.9).
+  if (header.typ !== undefined && (typeof header.typ !== 'string' || !/^(application\/)?jwt$/i.test(header.typ))) {
+    throw new AppError('oidc_invalid_id_token', `the token's typ header is ${JSON.stringify(header.typ)}: it is not an ID token`);
+  }
+  // OIDC Core 3.1.3.7: openid-client compares azp only when aud lists several audiences; a token
+  // authorized for another client is not one for this one, whatever its aud says.
+  if (claims.azp !== undefined && claims.azp !== expected.clientId) {
+    throw new AppError('oidc_invalid_id_token', `the ID token's azp (authorized party) is ${JSON.stringify(claims.azp)}, not this connection's client id`);
+  }
+  // openid-client and jose leave a future iat alone; a token from the future is not one to trust.
+  if (typeof claims.iat === 'number' && claims.iat > Math.floor(expected.now.getTime() / 1000) + expected.toleranceSeconds) {
+    throw new AppError('oidc_invalid_id_token', 'the ID token was issued in the future');
+  }
+  checkEntraTenant(expected.metadataIssuer, claims, expected.allowedEntraTenants);
+}
+
+/**
+ * Redeems the authorization code of a callback and verifies the ID token in full. The RFC 9207
+ * `iss` parameter must name the discovered issuer (and be present when the provider advertises
+ * it). openid-client then checks the response's `state`, exchanges the code with the PKCE
+ * verifier, and checks the ID token's `iss`, `aud`, `exp`, the presence of `iat` and `sub`,
+ * `nonce`, and `azp` when `aud` lists several audiences. The signature is verified here against
+ * the provider's JWKS with jose (openid-client trusts the TLS channel instead), with the
+ * connection's asymmetric algorithms only; then `typ` (absent or `JWT`), `azp` (absent or this
+ * client), `iat` (not in the future) and the Entra ID tenant. Userinfo is fetched when
+ * `needsUserinfo` says the ID token lacks claims, and its `sub` must match.
  *
  * @throws AppError `oidc_idp_error`, `oidc_invalid_id_token`, `oidc_nonce_mismatch`, `service_unavailable`.
  */
@@ -177,25 +227,29 @@ export async function redeemCallback(
   needsUserinfo: (claims: Readonly<Record<string, unknown>>) => boolean,
 ): Promise<VerifiedOidcLogin> {
   try {
+    const server = config.serverMetadata();
+    checkResponseIssuer(callback.url.searchParams.get('iss'), server);
     const tokens = await client.authorizationCodeGrant(config, callback.url, {
       pkceCodeVerifier: callback.codeVerifier,
       expectedState: callback.state,
       expectedNonce: callback.nonce,
       idTokenExpected: true,
     });
-    const server = config.serverMetadata();
     if (!server.jwks_uri) throw new AppError('oidc_invalid_id_token', 'the provider publishes no JWKS to verify the ID token with');
-    await jwtVerify(tokens.id_token!, keySet(server.jwks_uri), {
+    const toleranceSeconds = connection.clockToleranceSeconds ?? 60;
+    const { protectedHeader } = await jwtVerify(tokens.id_token!, keySet(server.jwks_uri), {
       algorithms: idTokenAlgorithms(connection),
       currentDate: callback.now,
-      clockTolerance: connection.clockToleranceSeconds ?? 60,
+      clockTolerance: toleranceSeconds,
     });
     const claims = tokens.claims()!;
-    // openid-client and jose leave a future iat alone; a token from the future is not one to trust.
-    if (claims.iat > Math.floor(callback.now.getTime() / 1000) + (connection.clockToleranceSeconds ?? 60)) {
-      throw new AppError('oidc_invalid_id_token', 'the ID token was issued in the future');
-    }
-    checkEntraTenant(server.issuer, claims, connection.allowedEntraTenants);
+    checkIdTokenRemainder(protectedHeader, claims, {
+      clientId: connection.clientId,
+      metadataIssuer: server.issuer,
+      allowedEntraTenants: connection.allowedEntraTenants,
+      now: callback.now,
+      toleranceSeconds,
+    });
     if (!needsUserinfo(claims) || !server.userinfo_endpoint) return { subject: claims.sub, claims };
     const userinfo = await client.fetchUserInfo(config, tokens.access_token, claims.sub);
     return { subject: claims.sub, claims: { ...userinfo, ...claims } };
