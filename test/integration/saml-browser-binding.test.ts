@@ -1,7 +1,12 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { inflateRawSync } from 'node:zlib';
 import type { SamlConnection } from '../../functions/core/model';
 import { loadConfig } from '../../functions/core/config';
 import { createSamlHandler } from '../../functions/saml';
+import { createSessionHandler } from '../../functions/session';
+import { createDevSamlIdp } from '../../local/dev-saml-idp';
+import { localRequestListener } from '../../local/http-server';
 import { issueSamlResponse } from '../../local/saml-idp';
 import { createSamlConnection, invoke, postAcs, problemCode, responseFor, samlRequestCookie, testRuntime } from '../support/harness';
 
@@ -177,5 +182,62 @@ describe('SAML ACS: the body limit', () => {
     expect(Buffer.from(encoded, 'base64').length).toBeLessThan(limit);
     expect(encoded.length).toBeGreaterThan(Math.ceil(limit / 3) * 4);
     expect(refusal(await postBody(saml, connection.id, encoded, { isBase64Encoded: true }))).toEqual({ status: 413, code: 'payload_too_large' });
+  });
+});
+
+describe("npm start's local server and development IdP", () => {
+  let server: Server;
+  let baseUrl: string;
+
+  beforeAll(async () => {
+    server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  const unescape = (value: string) => value.replace(/&quot;|&#39;|&lt;|&gt;|&amp;/g, (e) => ({ '&quot;': '"', '&#39;': "'", '&lt;': '<', '&gt;': '>', '&amp;': '&' })[e]!);
+  const hiddenFields = (html: string) => Object.fromEntries([...html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m) => [m[1]!, unescape(m[2]!)]));
+
+  it('passes cookies both ways, so an SP-initiated login through the development IdP completes only in the browser that started it', async () => {
+    const devSamlIdp = createDevSamlIdp({
+      baseUrl,
+      keyFile: new URL('../fixtures/keys/idp.key.pem', import.meta.url),
+      certFile: new URL('../fixtures/keys/idp.cert.pem', import.meta.url),
+      spEntityId: (acsUrl) => acsUrl.replace(/\/acs$/, '/metadata'),
+    });
+    const runtime = await testRuntime({ publicBaseUrl: baseUrl });
+    const connection = await createSamlConnection(runtime, {
+      idpEntityId: devSamlIdp.entityId,
+      idpSsoUrl: devSamlIdp.ssoUrl,
+      idpCertificates: [devSamlIdp.certificate],
+      returnToAllowlist: [`${baseUrl}/`],
+    });
+    server.on('request', localRequestListener({ baseUrl, devSamlIdp, handlers: { saml: createSamlHandler(runtime), session: createSessionHandler(runtime) } }));
+
+    const login = await fetch(`${baseUrl}/saml/${connection.id}/login?return_to=${encodeURIComponent(`${baseUrl}/`)}`, { redirect: 'manual' });
+    expect(login.status).toBe(302);
+    const [requestCookie] = login.headers.getSetCookie();
+    expect(requestCookie).toMatch(new RegExp(`^sso_saml_request=_[^;]+; HttpOnly; SameSite=Lax; Path=/saml/${connection.id}/acs; Max-Age=600$`));
+
+    const idpForm = hiddenFields(await (await fetch(login.headers.get('location')!)).text());
+    const signedIn = await fetch(devSamlIdp.ssoUrl, { method: 'POST', body: new URLSearchParams({ ...idpForm, email: 'grace@demo.example', firstName: 'Grace', lastName: 'Hopper', groups: '' }) });
+    const post = hiddenFields(await signedIn.text());
+    expect(Object.keys(post)).toEqual(['SAMLResponse', 'RelayState']);
+    const acsUrl = `${baseUrl}/saml/${connection.id}/acs`;
+
+    const withoutCookie = await fetch(acsUrl, { method: 'POST', body: new URLSearchParams(post), redirect: 'manual' });
+    expect(withoutCookie.status).toBe(401);
+    expect(((await withoutCookie.json()) as { code: string }).code).toBe('saml_in_response_to_mismatch');
+
+    const acs = await fetch(acsUrl, { method: 'POST', body: new URLSearchParams(post), headers: { cookie: requestCookie!.split(';')[0]! }, redirect: 'manual' });
+    expect(acs.status).toBe(303);
+    expect(acs.headers.get('location')).toBe(`${baseUrl}/`);
+    const [session, cleared] = acs.headers.getSetCookie();
+    expect(cleared).toBe(`sso_saml_request=; HttpOnly; SameSite=Lax; Path=/saml/${connection.id}/acs; Max-Age=0`);
+
+    const me = await fetch(`${baseUrl}/session`, { headers: { cookie: session!.split(';')[0]! } });
+    expect(me.status).toBe(200);
+    expect(((await me.json()) as { user: { email: string } }).user.email).toBe('grace@demo.example');
   });
 });
