@@ -4,9 +4,9 @@ import { cookieValue, formFields, httpHandler, pathConnectionId, redirect, signe
 
 /**
  * Binds an SP-initiated login to the browser that started it. Its value is the AuthnRequest id
- * itself: it need not be secret (it also travels to the IdP in the URL), only impossible for
- * another site to set in this browser, which HttpOnly, host-only and our own Set-Cookie make it.
- * A keyed value would add nothing, since an attacker gets a genuine one by starting a login.
+ * itself: it need not be secret (it also travels to the IdP in the URL), only set by this host
+ * alone (it is host-only). A keyed value would add nothing, since an attacker gets a genuine one
+ * by starting a login.
  */
 export const SAML_REQUEST_COOKIE = 'sso_saml_request';
 
