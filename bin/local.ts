@@ -5,15 +5,14 @@
  * development SAML IdP.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { createServer } from 'node:http';
 import { DEFAULT_ATTRIBUTE_MAPPING } from '../functions/core/provisioning';
 import { createDocumentClient, createStore, ensureTable } from '../functions/core/store';
-import { GROUP_ENTRIES, ROUTES, type RouteGroup } from '../functions/routes';
-import { toApiGatewayEvent } from '../local/api-gateway-event';
+import { GROUP_ENTRIES, type RouteGroup } from '../functions/routes';
 import { createDevSamlIdp } from '../local/dev-saml-idp';
 import { startDevOidcProvider } from '../local/dev-oidc-provider';
 import { startDynamoDbLocal } from '../local/dynamodb-local';
+import { localRequestListener, type LambdaHandler } from '../local/http-server';
 
 const PORT = Number(process.env.PORT ?? 3000);
 const BASE_URL = `http://localhost:${PORT}`;
@@ -86,7 +85,6 @@ await store.putConnection({
   returnToAllowlist: [`${BASE_URL}/`],
 });
 
-type LambdaHandler = (event: unknown, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 const handlers = Object.fromEntries(
   await Promise.all(
     (Object.keys(GROUP_ENTRIES) as RouteGroup[]).map(async (group) => {
@@ -106,37 +104,7 @@ const HOME = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>
 <script>fetch('/session').then(async r => { document.getElementById('session').textContent = r.status + '\\n' + JSON.stringify(await r.json(), null, 2); });</script>
 </body></html>`;
 
-async function readBody(request: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of request) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-function send(response: ServerResponse, result: APIGatewayProxyStructuredResultV2): void {
-  response.statusCode = result.statusCode ?? 200;
-  for (const [name, value] of Object.entries(result.headers ?? {})) response.setHeader(name, String(value));
-  if (result.cookies?.length) response.setHeader('set-cookie', result.cookies);
-  response.end(result.isBase64Encoded ? Buffer.from(result.body ?? '', 'base64') : (result.body ?? ''));
-}
-
-const server = createServer(async (request, response) => {
-  try {
-    const url = new URL(request.url ?? '/', BASE_URL);
-    const body = request.method === 'POST' ? await readBody(request) : undefined;
-    if (url.pathname === '/') return send(response, { statusCode: 200, headers: { 'content-type': 'text/html; charset=utf-8' }, body: HOME });
-    if (url.pathname === new URL(devIdp.ssoUrl).pathname) {
-      const page = await devIdp.handle(request.method ?? 'GET', url, new URLSearchParams(body ?? ''));
-      return send(response, { statusCode: page.status, headers: { 'content-type': 'text/html; charset=utf-8' }, body: page.html });
-    }
-    const event = toApiGatewayEvent({ method: request.method ?? 'GET', url: request.url ?? '/', headers: request.headers as Record<string, string>, ...(body === undefined ? {} : { body }) });
-    const route = event && ROUTES.find((r) => `${r.method} ${r.path}` === event.routeKey);
-    if (!event || !route) return send(response, { statusCode: 404, headers: { 'content-type': 'application/problem+json' }, body: JSON.stringify({ type: 'urn:sso:error:not_found', title: 'There is nothing at this address', status: 404, code: 'not_found' }) });
-    send(response, await handlers[route.group](event, { awsRequestId: event.requestContext.requestId } as Context));
-  } catch (error) {
-    console.error(error);
-    send(response, { statusCode: 500, body: 'internal error' });
-  }
-});
+const server = createServer(localRequestListener({ baseUrl: BASE_URL, handlers, devSamlIdp: devIdp, home: HOME }));
 
 server.listen(PORT, () => {
   console.log(`

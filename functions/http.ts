@@ -79,21 +79,45 @@ export function pathConnectionId(event: HttpEvent): string {
   return id;
 }
 
-/** The request body as text. @throws AppError `payload_too_large` past the limit. */
+/**
+ * The request body as text, its size checked before anything decodes it: a base64 body by its
+ * encoded length first (the largest encoding of `maxBytes` bytes), then by its decoded length; a
+ * plain body by its UTF-8 length.
+ *
+ * @throws AppError `payload_too_large` past the limit.
+ */
 export function bodyText(event: HttpEvent, maxBytes: number): string {
   const raw = event.body ?? '';
-  const bytes = event.isBase64Encoded ? Buffer.from(raw, 'base64') : Buffer.from(raw, 'utf8');
-  if (bytes.length > maxBytes) throw new AppError('payload_too_large', `the body is over ${maxBytes} bytes`);
-  return bytes.toString('utf8');
+  const tooLarge = () => new AppError('payload_too_large', `the body is over ${maxBytes} bytes`);
+  if (event.isBase64Encoded) {
+    // API Gateway's base64 carries no whitespace, so a longer text encodes more than the limit (or is not base64).
+    if (raw.length > Math.ceil(maxBytes / 3) * 4) throw tooLarge();
+    const bytes = Buffer.from(raw, 'base64');
+    if (bytes.length > maxBytes) throw tooLarge();
+    return bytes.toString('utf8');
+  }
+  if (raw.length > maxBytes || Buffer.byteLength(raw, 'utf8') > maxBytes) throw tooLarge();
+  return raw;
 }
 
-/** A urlencoded form body. @throws AppError `payload_too_large`, `invalid_request`. */
-export function formFields(event: HttpEvent, maxBytes: number): URLSearchParams {
+/**
+ * A urlencoded form body, decoded only once its size is known to be under the limit. A field
+ * named twice is malformed input: which of two `SAMLResponse`s or `RelayState`s an
+ * intermediary, a WAF or this service would pick must never be a question.
+ *
+ * @throws AppError `payload_too_large`; `invalid_request` for another content type or a repeated field.
+ */
+export function formFields(event: HttpEvent, maxBytes: number): ReadonlyMap<string, string> {
   const type = event.headers?.['content-type'] ?? '';
   if (!type.startsWith('application/x-www-form-urlencoded')) {
     throw new AppError('invalid_request', 'the body must be an application/x-www-form-urlencoded form');
   }
-  return new URLSearchParams(bodyText(event, maxBytes));
+  const fields = new Map<string, string>();
+  for (const [name, value] of new URLSearchParams(bodyText(event, maxBytes))) {
+    if (fields.has(name)) throw new AppError('invalid_request', `the form field ${name} is repeated`);
+    fields.set(name, value);
+  }
+  return fields;
 }
 
 /** The value of a request cookie, if it is there and not empty. */

@@ -8,6 +8,8 @@ export interface PlainRequest {
   readonly url: string;
   readonly headers?: Readonly<Record<string, string | undefined>>;
   readonly body?: string;
+  /** The body is base64, as API Gateway sends a body it takes for binary. */
+  readonly isBase64Encoded?: boolean;
 }
 
 function matchRoute(method: string, path: string): { route: Route; pathParameters: Record<string, string> } | undefined {
@@ -61,6 +63,6 @@ export function toApiGatewayEvent(request: PlainRequest): APIGatewayProxyEventV2
       timeEpoch: Date.now(),
     },
     ...(request.body !== undefined ? { body: request.body } : {}),
-    isBase64Encoded: false,
+    isBase64Encoded: request.isBase64Encoded ?? false,
   };
 }

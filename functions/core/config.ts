@@ -19,7 +19,10 @@ export interface ServiceConfig {
   readonly kmsSigningKeyIds: readonly string[];
   /** A file holding a local P-256 private JWK, for `npm start` and tests (used when no KMS key is set). */
   readonly localSigningKeyFile: string | undefined;
-  /** The largest request body the ACS reads, in bytes. */
+  /**
+   * The largest request body the ACS reads, in bytes (`MAX_BODY_BYTES`, default 100 KiB: the
+   * largest real responses, encrypted ones with many groups, are a few tens of KiB).
+   */
   readonly maxBodyBytes: number;
 }
 
@@ -58,6 +61,6 @@ export function loadConfig(env: Environment): ServiceConfig {
     sessionTtlSeconds: positiveInteger(env, 'SESSION_TTL_SECONDS', 8 * 60 * 60),
     kmsSigningKeyIds: Object.freeze(kmsSigningKeyIds),
     localSigningKeyFile,
-    maxBodyBytes: positiveInteger(env, 'MAX_BODY_BYTES', 256 * 1024),
+    maxBodyBytes: positiveInteger(env, 'MAX_BODY_BYTES', 100 * 1024),
   });
 }

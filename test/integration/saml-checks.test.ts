@@ -126,7 +126,7 @@ describe('SAML ACS: the positive controls', () => {
     const { runtime, connection, acs, valid } = await setUp({ allowIdpInitiated: false });
     const requestId = `_${randomUUID()}`;
     await runtime.store.recordAuthnRequest(connection.id, requestId, seconds(600));
-    const result = await postAcs(acs, connection.id, await issueSamlResponse(valid({ inResponseTo: requestId })));
+    const result = await postAcs(acs, connection.id, await issueSamlResponse(valid({ inResponseTo: requestId })), undefined, { requestId });
     expect(result.statusCode).toBe(303);
   });
 });
@@ -445,7 +445,9 @@ describe('SAML ACS: InResponseTo and replay', () => {
 
   it('rejects a response whose InResponseTo was never requested', async () => {
     const { connection, acs, valid } = await setUp({ allowIdpInitiated: false });
-    const result = await postAcs(acs, connection.id, await issueSamlResponse(valid({ inResponseTo: `_${randomUUID()}` })));
+    const requestId = `_${randomUUID()}`;
+    // The browser carries the cookie of that id, so only the store can refuse it.
+    const result = await postAcs(acs, connection.id, await issueSamlResponse(valid({ inResponseTo: requestId })), undefined, { requestId });
     expect(refusal(result)).toEqual({ status: 401, code: 'saml_in_response_to_mismatch' });
   });
 
@@ -453,7 +455,7 @@ describe('SAML ACS: InResponseTo and replay', () => {
     const { runtime, connection, acs, valid } = await setUp({ allowIdpInitiated: false });
     const requestId = `_${randomUUID()}`;
     await runtime.store.recordAuthnRequest(connection.id, requestId, seconds(-60));
-    const result = await postAcs(acs, connection.id, await issueSamlResponse(valid({ inResponseTo: requestId })));
+    const result = await postAcs(acs, connection.id, await issueSamlResponse(valid({ inResponseTo: requestId })), undefined, { requestId });
     expect(refusal(result)).toEqual({ status: 401, code: 'saml_in_response_to_mismatch' });
   });
 
@@ -467,7 +469,7 @@ describe('SAML ACS: InResponseTo and replay', () => {
     // The Response's start tag comes first; the assertion keeps its InResponseTo, and the IdP signs the whole Response.
     const edited = xml.replace(` InResponseTo="${answered}"`, ` InResponseTo="${other}"`);
     expect(edited).toContain(`InResponseTo="${answered}"`);
-    const result = await postAcs(acs, connection.id, base64(signElement(edited, responseIdOf(edited), options)));
+    const result = await postAcs(acs, connection.id, base64(signElement(edited, responseIdOf(edited), options)), undefined, { requestId: other });
     expect(refusal(result)).toEqual({ status: 401, code: 'saml_in_response_to_mismatch' });
   });
 
@@ -481,7 +483,7 @@ describe('SAML ACS: InResponseTo and replay', () => {
     );
     const decoded = Buffer.from(response, 'base64').toString('utf8');
     expect(decoded.match(/InResponseTo=/g)).toHaveLength(1);
-    const result = await postAcs(acs, connection.id, response);
+    const result = await postAcs(acs, connection.id, response, undefined, { requestId });
     expect(refusal(result)).toEqual({ status: 401, code: 'saml_unsolicited' });
   });
 

@@ -61,8 +61,10 @@ async function setUp(fixture: Fixture) {
     // As the SP-initiated login would have: the request this response answers is pending.
     await runtime.store.recordAuthnRequest(connection.id, fixture.inResponseTo, new Date(issuedAt.getTime() + 600_000));
   }
+  // The browser that started that login carries its binding cookie.
+  const browser = fixture.inResponseTo ? { requestId: fixture.inResponseTo } : {};
   const subject = TRANSIENT_SUBJECT[fixture.id]?.subject ?? fixture.nameID ?? hidden!.nameID;
-  return { runtime, connection, nameID: subject, handler: createSamlHandler(runtime) };
+  return { runtime, connection, browser, nameID: subject, handler: createSamlHandler(runtime) };
 }
 
 /** The same bytes with one character of the NameID changed (of the ciphertext, where the NameID is encrypted). */
@@ -84,8 +86,8 @@ describe('real IdP responses (../shared/interop)', () => {
   });
 
   it.each(fixtures.map((f) => [`${f.idp} (${f.id})`, f] as const))('%s logs in and creates the user with its NameID', async (_, fixture) => {
-    const { runtime, connection, nameID, handler } = await setUp(fixture);
-    const result = await postAcs(handler, connection.id, read(fixture.response));
+    const { runtime, connection, browser, nameID, handler } = await setUp(fixture);
+    const result = await postAcs(handler, connection.id, read(fixture.response), undefined, browser);
     expect({ status: result.statusCode, body: result.body }).toEqual({ status: 303, body: '' });
     const user = await runtime.store.findUserByLink({ connectionId: connection.id, subject: nameID });
     expect(user).toMatchObject({ tenantId: connection.tenantId, status: 'active' });
@@ -93,16 +95,16 @@ describe('real IdP responses (../shared/interop)', () => {
 
   it.each(Object.keys(TRANSIENT_SUBJECT))('%s, whose NameID is transient, is refused where the connection names no subject attribute', async (id) => {
     const fixture = fixtures.find((f) => f.id === id)!;
-    const { runtime, connection, handler } = await setUp(fixture);
+    const { runtime, connection, browser, handler } = await setUp(fixture);
     const { subjectAttribute: _uid, ...byNameId } = connection;
     await runtime.store.putConnection(byNameId);
-    const result = await postAcs(handler, connection.id, read(fixture.response));
+    const result = await postAcs(handler, connection.id, read(fixture.response), undefined, browser);
     expect({ status: result.statusCode, code: problemCode(result) }).toEqual({ status: 422, code: 'saml_transient_subject' });
   });
 
   it.each(fixtures.map((f) => [`${f.idp} (${f.id})`, f] as const))('%s is refused with its NameID altered', async (_, fixture) => {
-    const { connection, handler } = await setUp(fixture);
-    const result = await postAcs(handler, connection.id, altered(fixture, read(fixture.response)));
+    const { connection, browser, handler } = await setUp(fixture);
+    const result = await postAcs(handler, connection.id, altered(fixture, read(fixture.response)), undefined, browser);
     expect(result.statusCode).toBeGreaterThanOrEqual(400);
     expect(fixture.encrypted ? ['saml_invalid_signature', 'invalid_request'] : ['saml_invalid_signature']).toContain(problemCode(result));
   });

@@ -23,7 +23,7 @@ describe('SAML login end to end', () => {
     const response = await issueSamlResponse(
       responseFor(connection, runtime, { inResponseTo: requestId, nameId: 'Ada@Example.test', attributes: { firstName: ['Ada'], lastName: ['Lovelace'] } }),
     );
-    const acs = await postAcs(saml, connection.id, response, location.searchParams.get('RelayState')!);
+    const acs = await postAcs(saml, connection.id, response, location.searchParams.get('RelayState')!, { requestId });
     expect(acs.statusCode).toBe(303);
     expect(acs.headers?.location).toBe('https://app.example.test/home');
     expect(acs.cookies?.[0]).toMatch(/^sso_session=[^;]+; HttpOnly; Secure; SameSite=Lax; Path=\/; Max-Age=\d+$/);
@@ -36,7 +36,8 @@ describe('SAML login end to end', () => {
     });
 
     const again = await issueSamlResponse(responseFor(connection, runtime, { inResponseTo: requestId, nameId: 'ada@example.test' }));
-    const reused = await postAcs(saml, connection.id, again);
+    // Even from the browser that still holds the cookie, the request is answered once only.
+    const reused = await postAcs(saml, connection.id, again, undefined, { requestId });
     expect(reused.statusCode).toBe(401);
     expect(problemCode(reused)).toBe('saml_in_response_to_mismatch');
   });

@@ -33,10 +33,14 @@ export function testStore(): Store {
 
 /** A runtime on DynamoDB Local with a local signing key and a clock the test controls. */
 export async function testRuntime(
-  options: { now?: () => Date; secrets?: Record<string, string>; audience?: string; log?: Runtime['log'] } = {},
+  options: { now?: () => Date; secrets?: Record<string, string>; audience?: string; publicBaseUrl?: string; log?: Runtime['log'] } = {},
 ): Promise<Runtime & { events: ReturnType<typeof createInMemoryPublisher> }> {
   sharedSigner ??= generateLocalSigningKey().then(createLocalSigner);
-  const config = loadConfig({ ...process.env, ...(options.audience ? { SESSION_AUDIENCE: options.audience } : {}) });
+  const config = loadConfig({
+    ...process.env,
+    ...(options.audience ? { SESSION_AUDIENCE: options.audience } : {}),
+    ...(options.publicBaseUrl ? { PUBLIC_BASE_URL: options.publicBaseUrl } : {}),
+  });
   return {
     config,
     store: testStore(),
@@ -121,15 +125,26 @@ export async function invoke(handler: Handler, request: PlainRequest): Promise<A
   return { ...result, json: () => JSON.parse(String(result.body)) as Record<string, unknown> };
 }
 
-/** Posts a SAMLResponse (and RelayState) to the ACS of a connection. */
-export function postAcs(handler: Handler, connectionId: string, samlResponse: string, relayState?: string) {
+/**
+ * Posts a SAMLResponse (and RelayState) to the ACS of a connection, from a browser that carries
+ * the login binding cookie of `browser.requestId` when given (as `/login` would have set it).
+ */
+export function postAcs(handler: Handler, connectionId: string, samlResponse: string, relayState?: string, browser: { requestId?: string } = {}) {
   const form = new URLSearchParams({ SAMLResponse: samlResponse, ...(relayState === undefined ? {} : { RelayState: relayState }) });
   return invoke(handler, {
     method: 'POST',
     url: `/saml/${connectionId}/acs`,
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      ...(browser.requestId === undefined ? {} : { cookie: samlRequestCookie(browser.requestId) }),
+    },
     body: form.toString(),
   });
+}
+
+/** The Cookie header of a browser whose SP-initiated login sent AuthnRequest `requestId`. */
+export function samlRequestCookie(requestId: string): string {
+  return `sso_saml_request=${requestId}`;
 }
 
 /** The session token a login response set in its cookie. */

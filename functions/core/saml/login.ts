@@ -12,16 +12,23 @@ const AUTHN_REQUEST_TTL_SECONDS = 10 * 60;
 
 /**
  * Starts an SP-initiated login: checks `return_to`, stores the AuthnRequest id once-only with a
- * TTL, and returns the IdP URL (HTTP-Redirect binding) with `return_to` as RelayState.
+ * TTL, and returns the IdP URL (HTTP-Redirect binding) with `return_to` as RelayState, the request
+ * id, which the caller binds to the browser (a cookie) so that the ACS can tell it is the same
+ * browser, and the ACS URL the IdP will post to, where that binding must reach.
  *
  * @throws AppError `unknown_connection`, `forbidden_return_to`, `service_unavailable`.
  */
-export async function startSamlLogin(runtime: Runtime, connectionId: string, returnTo: string | undefined): Promise<string> {
+export async function startSamlLogin(
+  runtime: Runtime,
+  connectionId: string,
+  returnTo: string | undefined,
+): Promise<{ redirectUrl: string; requestId: string; acsUrl: string; expiresInSeconds: number }> {
   const connection = await findConnection(runtime, connectionId, 'saml');
   const target = allowedReturnTo(returnTo, connection.returnToAllowlist);
-  const { requestId, redirectUrl } = createAuthnRequest(connection, spEndpoints(connection, runtime.config.publicBaseUrl), target);
+  const endpoints = spEndpoints(connection, runtime.config.publicBaseUrl);
+  const { requestId, redirectUrl } = createAuthnRequest(connection, endpoints, target);
   await runtime.store.recordAuthnRequest(connection.id, requestId, new Date(runtime.clock().getTime() + AUTHN_REQUEST_TTL_SECONDS * 1000));
-  return redirectUrl;
+  return { redirectUrl, requestId, acsUrl: endpoints.acsUrl, expiresInSeconds: AUTHN_REQUEST_TTL_SECONDS };
 }
 
 /** The SP metadata XML of a connection. @throws AppError `unknown_connection`. */
@@ -44,10 +51,13 @@ export async function samlChecks(runtime: Runtime, connection: SamlConnection, n
 }
 
 /**
- * Completes a login at the ACS: verifies the response completely, refuses replays and responses
- * to no pending request, finds or creates the user, and mints a session. Every outcome is audited.
+ * Completes a login at the ACS: verifies the response completely, refuses a solicited response
+ * posted from a browser other than the one that started its login, replays and responses to no
+ * pending request, finds or creates the user, and mints a session. Every outcome is audited.
  *
- * @returns the session token, its expiry, and where to send the browser.
+ * @param browserRequestId the AuthnRequest id bound to the posting browser at `/login`, if any.
+ * @returns the session token, its expiry, where to send the browser, and the ACS URL (whose
+ *   binding the caller clears).
  * @throws AppError of the codes of `verifySamlResponse` and `provisionUser`, and `saml_replay`,
  *   `saml_unsolicited`, `saml_in_response_to_mismatch`, `forbidden_return_to`, `unknown_connection`.
  */
@@ -55,7 +65,8 @@ export async function completeSamlLogin(
   runtime: Runtime,
   connectionId: string,
   form: { samlResponse: string | undefined; relayState: string | undefined },
-): Promise<{ token: string; expiresAt: number; returnTo: string }> {
+  browserRequestId: string | undefined,
+): Promise<{ token: string; expiresAt: number; returnTo: string; acsUrl: string }> {
   const connection = await findConnection(runtime, connectionId, 'saml');
   const now = runtime.clock();
   return auditRefusal(runtime, connection, now, async () => {
@@ -64,6 +75,12 @@ export async function completeSamlLogin(
     const assertion = await verifySamlResponse(form.samlResponse, await samlChecks(runtime, connection, now));
     if (assertion.inResponseTo === undefined && !connection.allowIdpInitiated) {
       throw new AppError('saml_unsolicited', 'this connection accepts only logins that start at the application');
+    }
+    // Login CSRF: a response to a login started elsewhere (the attacker's own, posted from the
+    // victim's browser) must not sign this browser in. Checked before the request is consumed, so
+    // the attempt spends nothing.
+    if (assertion.inResponseTo !== undefined && assertion.inResponseTo !== browserRequestId) {
+      throw new AppError('saml_in_response_to_mismatch', 'this sign-in was started in another browser or tab; start again');
     }
     const identity = samlIdentity(connection, assertion);
     await runtime.store.consumeAssertion({
@@ -75,6 +92,6 @@ export async function completeSamlLogin(
       now,
     });
     const session = await signIn(runtime, connection, identity, now);
-    return { ...session, returnTo };
+    return { ...session, returnTo, acsUrl: spEndpoints(connection, runtime.config.publicBaseUrl).acsUrl };
   });
 }

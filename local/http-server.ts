@@ -1,0 +1,57 @@
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { ROUTES, type RouteGroup } from '../functions/routes';
+import { toApiGatewayEvent } from './api-gateway-event';
+import type { DevSamlIdp } from './dev-saml-idp';
+
+export type LambdaHandler = (event: never, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
+
+async function readBody(request: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of request) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function send(response: ServerResponse, result: APIGatewayProxyStructuredResultV2): void {
+  response.statusCode = result.statusCode ?? 200;
+  for (const [name, value] of Object.entries(result.headers ?? {})) response.setHeader(name, String(value));
+  // The Lambda's cookies become one Set-Cookie header each, as API Gateway sends them.
+  if (result.cookies?.length) response.setHeader('set-cookie', result.cookies);
+  response.end(result.isBase64Encoded ? Buffer.from(result.body ?? '', 'base64') : (result.body ?? ''));
+}
+
+const NOT_FOUND = JSON.stringify({ type: 'urn:sso:error:not_found', title: 'There is nothing at this address', status: 404, code: 'not_found' });
+
+/**
+ * The request listener of `npm start`: each request becomes the API Gateway v2 event AWS would
+ * build (the `Cookie` header becomes the event's `cookies`, the Lambda's `cookies` become
+ * `Set-Cookie` headers) for the Lambda of its route group; `/` is the home page and the
+ * development SAML IdP answers on its SSO URL.
+ */
+export function localRequestListener(options: {
+  baseUrl: string;
+  handlers: Partial<Record<RouteGroup, LambdaHandler>>;
+  devSamlIdp?: DevSamlIdp;
+  home?: string;
+}): RequestListener {
+  const idpPath = options.devSamlIdp && new URL(options.devSamlIdp.ssoUrl).pathname;
+  return async (request, response) => {
+    try {
+      const url = new URL(request.url ?? '/', options.baseUrl);
+      const body = request.method === 'POST' ? await readBody(request) : undefined;
+      if (url.pathname === '/' && options.home) return send(response, { statusCode: 200, headers: { 'content-type': 'text/html; charset=utf-8' }, body: options.home });
+      if (options.devSamlIdp && url.pathname === idpPath) {
+        const page = await options.devSamlIdp.handle(request.method ?? 'GET', url, new URLSearchParams(body ?? ''));
+        return send(response, { statusCode: page.status, headers: { 'content-type': 'text/html; charset=utf-8' }, body: page.html });
+      }
+      const event = toApiGatewayEvent({ method: request.method ?? 'GET', url: request.url ?? '/', headers: request.headers as Record<string, string>, ...(body === undefined ? {} : { body }) });
+      const route = event && ROUTES.find((r) => `${r.method} ${r.path}` === event.routeKey);
+      const handler = route && options.handlers[route.group];
+      if (!event || !handler) return send(response, { statusCode: 404, headers: { 'content-type': 'application/problem+json' }, body: NOT_FOUND });
+      send(response, await handler(event as never, { awsRequestId: event.requestContext.requestId } as Context));
+    } catch (error) {
+      console.error(error);
+      send(response, { statusCode: 500, body: 'internal error' });
+    }
+  };
+}
