@@ -13,6 +13,8 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { planConfiguration } from '../functions/core/admin/apply';
+import { parseConfiguration, parseConfigurationText } from '../functions/core/admin/apply-file';
 import { addConnection, changedConnection, checkId, discoverIssuer, newOidcConnection, newSamlConnection, parseCertificates, requireConnection, resolveIdp, type ConnectionChange, type IdpSource, type OidcSettings, type SamlSettings } from '../functions/core/admin/connections';
 import { describeConnection, describeLoginReport, describeTenant, describeUser, fields, seats, table } from '../functions/core/admin/describe';
 import { evaluateLoginInput, parseClaims, samlResponseFromText, type LoginInput } from '../functions/core/admin/evaluation';
@@ -639,6 +641,34 @@ const COMMANDS: Readonly<Record<string, Command>> = {
       return async (context) => {
         const user = await removeUser(context.runtime, ref);
         print(context, { removed: user.id }, () => `removed user ${user.id} (${user.email ?? 'no email'})`);
+      };
+    },
+  },
+
+  apply: {
+    synopsis: 'apply --file FILE [--dry-run] [--prune]',
+    summary: 'make the tenants and connections what a JSON or YAML file says (prints the plan, then applies it; applying it again changes nothing)',
+    details: [
+      '--file FILE          { tenants: [{ id, name, seatLimit }], connections: [{ id, tenantId, protocol, ... }] } (.json: JSON, otherwise YAML)',
+      '--dry-run            print the plan, write nothing',
+      '--prune              also remove the connections of the file\'s tenants that the file does not list (tenants are never removed)',
+    ],
+    options: { file: str, 'dry-run': bool, prune: bool },
+    async prepare(args, io) {
+      const name = args.required('file');
+      const text = await args.readFile('file');
+      const configuration = await input(`--file ${name}`, () => parseConfiguration(parseConfigurationText(text, name)));
+      const dryRun = args.flag('dry-run');
+      return async (context) => {
+        const plan = await input(`--file ${name}`, () => planConfiguration(context.runtime, configuration, { prune: args.flag('prune'), ...(io.fetch ? { fetch: io.fetch } : {}) }));
+        const changes = plan.steps.filter((step) => step.action !== 'unchanged').length;
+        if (!context.json) {
+          print(context, plan.steps, () => table(['KIND', 'ID', 'ACTION'], plan.steps.map((s) => [s.kind, s.id, s.fields ? `${s.action}: ${s.fields.join(', ')}` : s.action])));
+        }
+        for (const warning of plan.warnings) note(context, warning);
+        if (!dryRun) await plan.apply();
+        if (context.json) print(context, { dryRun, applied: !dryRun && changes > 0, steps: plan.steps, warnings: plan.warnings }, () => '');
+        else print(context, null, () => (changes === 0 ? 'nothing to change' : dryRun ? `dry run: ${changes} change(s) planned, nothing was written` : `applied ${changes} change(s)`));
       };
     },
   },
