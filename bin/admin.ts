@@ -792,16 +792,21 @@ function alive(pid: number): boolean {
   }
 }
 
-/** The DynamoDB Local of a running `npm start` (bin/local.ts writes where it is), if there is one. */
-async function runningLocalEndpoint(): Promise<string | undefined> {
+/** What a running `npm start` recorded under .local/ (bin/local.ts writes it with its pid), while that process lives. */
+async function runningLocal(name: string): Promise<Readonly<Record<string, unknown>> | undefined> {
   try {
-    const parsed: unknown = JSON.parse(await readFile(new URL('dynamodb-endpoint.json', LOCAL_DATA), 'utf8'));
-    if (typeof parsed !== 'object' || parsed === null || !('endpoint' in parsed) || !('pid' in parsed)) return undefined;
-    const { endpoint, pid } = parsed;
-    return typeof endpoint === 'string' && typeof pid === 'number' && alive(pid) ? endpoint : undefined;
+    const parsed: unknown = JSON.parse(await readFile(new URL(name, LOCAL_DATA), 'utf8'));
+    if (typeof parsed !== 'object' || parsed === null || !('pid' in parsed) || typeof parsed.pid !== 'number' || !alive(parsed.pid)) return undefined;
+    return parsed as Readonly<Record<string, unknown>>;
   } catch {
     return undefined;
   }
+}
+
+/** The DynamoDB Local of a running `npm start`, if there is one. */
+async function runningLocalEndpoint(): Promise<string | undefined> {
+  const endpoint = (await runningLocal('dynamodb-endpoint.json'))?.endpoint;
+  return typeof endpoint === 'string' ? endpoint : undefined;
 }
 
 /**
@@ -810,7 +815,9 @@ async function runningLocalEndpoint(): Promise<string | undefined> {
  * so the CLI never starts a second beside a running one).
  */
 async function localTarget(env: Environment): Promise<Target> {
-  const baseUrl = `http://localhost:${env.PORT ?? 3000}`;
+  // The URLs the CLI prints are those of the running server (its PORT), else of the one npm start would run.
+  const recorded = (await runningLocal('server.json'))?.baseUrl;
+  const baseUrl = typeof recorded === 'string' ? recorded : `http://localhost:${env.PORT ?? 3000}`;
   const secretsFile = new URL('secrets.json', LOCAL_DATA);
   const localEnv = (endpoint: string): Environment => ({
     TABLE_NAME: LOCAL_TABLE,

@@ -7,10 +7,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { DEFAULT_ATTRIBUTE_MAPPING } from '../functions/core/provisioning';
 import { createDocumentClient, createStore, ensureTable } from '../functions/core/store';
 import { GROUP_ENTRIES, ROUTES, type RouteGroup } from '../functions/routes';
 import { toApiGatewayEvent } from '../local/api-gateway-event';
+import { seedDemo } from '../local/demo-seed';
 import { createDevSamlIdp } from '../local/dev-saml-idp';
 import { startDevOidcProvider } from '../local/dev-oidc-provider';
 import { startDynamoDbLocal } from '../local/dynamodb-local';
@@ -52,39 +52,13 @@ const devIdp = createDevSamlIdp({
 });
 
 const store = createStore({ tableName: TABLE_NAME, client });
-await store.putTenant({ id: 'demo', name: 'Demo Inc.' });
-await store.putConnection({
-  id: DEMO_CONNECTION,
-  tenantId: 'demo',
-  protocol: 'saml',
-  enabled: true,
-  displayName: 'Development SAML IdP',
-  idpEntityId: devIdp.entityId,
-  idpSsoUrl: devIdp.ssoUrl,
-  idpCertificates: [devIdp.certificate],
-  clockSkewSeconds: 120,
-  allowIdpInitiated: false,
-  allowSha1: false,
-  attributeMapping: DEFAULT_ATTRIBUTE_MAPPING,
-  roles: { defaults: ['member'] },
-  returnToAllowlist: [`${BASE_URL}/`],
+const seeded = await seedDemo(store, {
+  baseUrl: BASE_URL,
+  saml: devIdp,
+  oidc: { issuer: devOidc.issuer, clientId: devOidc.clientId, clientSecretName: 'demo-oidc-client-secret' },
+  ids: { tenant: 'demo', saml: DEMO_CONNECTION, oidc: DEMO_OIDC_CONNECTION },
 });
-
-await store.putConnection({
-  id: DEMO_OIDC_CONNECTION,
-  tenantId: 'demo',
-  protocol: 'oidc',
-  enabled: true,
-  displayName: 'Development OpenID Provider',
-  issuer: devOidc.issuer,
-  clientId: devOidc.clientId,
-  tokenEndpointAuthMethod: 'client_secret_basic',
-  clientSecretName: 'demo-oidc-client-secret',
-  scopes: ['openid', 'email', 'profile', 'groups'],
-  attributeMapping: DEFAULT_ATTRIBUTE_MAPPING,
-  roles: { defaults: ['member'] },
-  returnToAllowlist: [`${BASE_URL}/`],
-});
+for (const note of seeded.notes) console.warn(`note: ${note}`);
 
 type LambdaHandler = (event: unknown, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 const handlers = Object.fromEntries(
@@ -139,6 +113,8 @@ const server = createServer(async (request, response) => {
 });
 
 server.listen(PORT, () => {
+  // The admin CLI prints this server's URLs (SP metadata, ACS, redirect URIs) while it runs.
+  writeFileSync(new URL('server.json', DATA), JSON.stringify({ baseUrl: BASE_URL, oidcProviderUrl: devOidc.issuer, pid: process.pid }));
   console.log(`
 SSO callback service running on ${BASE_URL} (DynamoDB Local at ${dynamo.endpoint}, data in .local/)
 

@@ -9,6 +9,7 @@ import { runAdmin } from '../../bin/admin';
 import type { LoginReport } from '../../functions/core/admin/evaluation';
 import type { Connection, OidcConnection, SamlConnection, Tenant, User } from '../../functions/core/model';
 import { DEFAULT_ATTRIBUTE_MAPPING } from '../../functions/core/provisioning';
+import { seedDemo } from '../../local/demo-seed';
 import { idpCert, testStore } from '../support/harness';
 
 /** The admin CLI, run in-process against the DynamoDB Local of the global setup (TABLE_NAME, DYNAMODB_ENDPOINT). */
@@ -408,6 +409,34 @@ describe('connections update', () => {
     expect(again.code).toBe(0);
     expect(await store.findUserByLink({ connectionId: id, subject: 'kim' })).toBeUndefined();
     expect(await store.getUser(user.id)).toEqual(user);
+  });
+});
+
+describe('npm start seeding', () => {
+  it('creates the demo tenant and connections when missing, and keeps an admin\'s edits at the next start', async () => {
+    const ids = { tenant: unique('demo'), saml: unique('demo-saml'), oidc: unique('demo-oidc') };
+    const seed = {
+      baseUrl: 'http://localhost:3000',
+      saml: { entityId: 'http://localhost:3000/dev/saml-idp', ssoUrl: 'http://localhost:3000/dev/saml-idp/sso', certificate: idpCert },
+      oidc: { issuer: 'http://localhost:3001', clientId: 'sso-local', clientSecretName: 'demo-oidc-client-secret' },
+      ids,
+    };
+    expect(await seedDemo(store, seed)).toEqual({ created: [ids.tenant, ids.saml, ids.oidc], notes: [] });
+    expect(await store.getConnection(ids.oidc)).toMatchObject({ protocol: 'oidc', tenantId: ids.tenant, issuer: 'http://localhost:3001', returnToAllowlist: ['http://localhost:3000/'] });
+
+    expect((await admin('connections', 'update', '--id', ids.saml, '--disable', '--policy', file('policy.json', { jit: false }))).code).toBe(0);
+    expect((await admin('connections', 'update', '--id', ids.oidc, '--scopes', 'openid email')).code).toBe(0);
+    expect((await admin('tenants', 'update', '--id', ids.tenant, '--name', 'Renamed', '--seat-limit', '3')).code).toBe(0);
+
+    expect(await seedDemo(store, seed)).toEqual({ created: [], notes: [] });
+    expect(await store.getConnection(ids.saml)).toMatchObject({ version: 1, enabled: false, jit: false });
+    expect(await store.getConnection(ids.oidc)).toMatchObject({ version: 1, scopes: ['openid', 'email'] });
+    expect(await store.getTenant(ids.tenant)).toMatchObject({ name: 'Renamed', seatLimit: 3 });
+
+    const elsewhere = await seedDemo(store, { ...seed, saml: { ...seed.saml, ssoUrl: 'http://localhost:4000/dev/saml-idp/sso' } });
+    expect(elsewhere.created).toEqual([]);
+    expect(elsewhere.notes).toEqual([expect.stringContaining(`connection ${ids.saml} points at http://localhost:3000/dev/saml-idp/sso`)]);
+    expect(await store.getConnection(ids.saml)).toMatchObject({ version: 1, idpSsoUrl: 'http://localhost:3000/dev/saml-idp/sso' });
   });
 });
 
