@@ -393,6 +393,10 @@ describe('connections update', () => {
     expect(badSkew.stderr).toContain('the clock skew must be a whole number of seconds');
     const badCert = await admin('connections', 'update', '--id', saml, '--cert', file('junk.pem', 'not a certificate'));
     expect(badCert.code).toBe(2);
+    const emptyAcs = await admin('connections', 'update', '--id', saml, '--acs-url', '');
+    expect(emptyAcs).toMatchObject({ code: 2, stderr: `error: connection ${saml}: acsUrl must not be empty\n` });
+    const emptyClient = await admin('connections', 'update', '--id', oidc, '--client-id', '');
+    expect(emptyClient).toMatchObject({ code: 2, stderr: `error: connection ${oidc}: clientId must not be empty\n` });
     expect(await store.getConnection(saml)).toMatchObject({ allowSha1: false, clockSkewSeconds: 120 });
     expect((await store.getConnection(saml))?.version).toBeUndefined();
     expect((await store.getConnection(oidc))?.version).toBeUndefined();

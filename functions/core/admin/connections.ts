@@ -300,10 +300,12 @@ function checkSeconds(value: number | null | undefined, what: string): void {
 }
 
 function checkSaml(current: SamlConnection, settings: SamlSettings): void {
+  for (const name of ['idpEntityId', 'idpSsoUrl', 'metadataUrl', 'spEntityId', 'acsUrl', 'spDecryptionKeySecret'] as const) {
+    if (typeof settings[name] === 'string' && settings[name].trim() === '') throw new AppError('invalid_request', `${name} must not be empty`);
+  }
   if (settings.idpSsoUrl !== undefined) trustedUrl(settings.idpSsoUrl, 'the SSO URL');
   if (settings.metadataUrl) trustedUrl(settings.metadataUrl, 'the metadata URL');
   if (settings.acsUrl) parseReturnTarget(settings.acsUrl, 'the ACS URL');
-  if (settings.idpEntityId !== undefined && settings.idpEntityId.trim() === '') throw new AppError('invalid_request', 'the IdP entity id must not be empty');
   if (settings.idpCertificates !== undefined) {
     if (settings.idpCertificates.length === 0) throw new AppError('invalid_request', `connection ${current.id} needs at least one IdP certificate`);
     settings.idpCertificates.forEach((pem) => parseCertificates(pem));
@@ -341,6 +343,9 @@ export async function changedConnection(current: Connection, change: ConnectionC
   }
   if (change.oidc) {
     const settings = change.oidc;
+    for (const name of ['issuer', 'clientId', 'clientSecretName'] as const) {
+      if (typeof settings[name] === 'string' && settings[name].trim() === '') throw new AppError('invalid_request', `${name} must not be empty`);
+    }
     if (settings.scopes && !settings.scopes.includes('openid')) throw new AppError('invalid_request', 'the scopes must include openid');
     checkSeconds(settings.clockToleranceSeconds, 'the clock tolerance');
     next = assign(next, settings);
