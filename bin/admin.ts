@@ -13,7 +13,9 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { addConnection, checkId, discoverIssuer, newOidcConnection, newSamlConnection, parseCertificates, requireConnection, resolveIdp, updateConnection, type IdpSource } from '../functions/core/admin/connections';
+import { planConfiguration } from '../functions/core/admin/apply';
+import { parseConfiguration, parseConfigurationText } from '../functions/core/admin/apply-file';
+import { addConnection, changedConnection, checkId, discoverIssuer, newOidcConnection, newSamlConnection, parseCertificates, requireConnection, resolveIdp, type ConnectionChange, type IdpSource, type OidcSettings, type SamlSettings } from '../functions/core/admin/connections';
 import { describeConnection, describeLoginReport, describeTenant, describeUser, fields, seats, table } from '../functions/core/admin/describe';
 import { evaluateLoginInput, parseClaims, samlResponseFromText, type LoginInput } from '../functions/core/admin/evaluation';
 import { parseConnectionPolicy, parseReturnTarget, policyWarnings, type ConnectionPolicy } from '../functions/core/admin/policy';
@@ -80,6 +82,12 @@ class Args {
 
   flag(name: string): boolean {
     return this.values[name] === true;
+  }
+
+  /** Whether the option was given at all. */
+  given(name: string): boolean {
+    const value = this.values[name];
+    return value !== undefined && value !== false && !(Array.isArray(value) && value.length === 0);
   }
 
   integer(name: string): number | undefined {
@@ -193,6 +201,8 @@ interface Command {
   /** Checks the options and reads the input files, before any database is opened. */
   prepare(args: Args, io: AdminIo): Action | Promise<Action>;
 }
+
+const AUTH_METHODS: readonly OidcConnection['tokenEndpointAuthMethod'][] = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'];
 
 const str = { type: 'string' } as const;
 const strs = { type: 'string', multiple: true } as const;
@@ -371,9 +381,8 @@ const COMMANDS: Readonly<Record<string, Command>> = {
       const clientId = args.required('client-id');
       const clientSecretName = args.required('client-secret-name');
       const auth = args.string('auth');
-      const methods: readonly OidcConnection['tokenEndpointAuthMethod'][] = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'];
-      const method = methods.find((m) => m === auth);
-      if (auth !== undefined && !method) throw new UsageError(`--auth must be one of ${methods.join(', ')}, got "${auth}"`);
+      const method = AUTH_METHODS.find((m) => m === auth);
+      if (auth !== undefined && !method) throw new UsageError(`--auth must be one of ${AUTH_METHODS.join(', ')}, got "${auth}"`);
       const scopes = args.string('scopes')?.split(/[\s,]+/).filter(Boolean);
       if (scopes && !scopes.includes('openid')) throw new UsageError('--scopes must include openid');
       const policy = returnTargets(args, await readPolicy(args));
@@ -428,14 +437,32 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     },
   },
   'connections update': {
-    synopsis: 'connections update --id C [--policy FILE.json] [--enable | --disable] [--name NAME] [--metadata FILE|URL]',
-    summary: 'change a connection, as its next version (refused if someone changed it meanwhile)',
-    details: [POLICY_HELP, '--metadata FILE|URL  SAML: re-read the IdP metadata; new certificates are added beside the old ones'],
-    options: { id: str, policy: str, enable: bool, disable: bool, name: str, metadata: str },
+    synopsis:
+      'connections update --id C [--name NAME] [--enable | --disable] [--policy FILE.json] [--return-to URL...] SAML: [--metadata FILE|URL] [--entity-id ID] [--sso-url URL] [--cert FILE...] [--sp-entity-id ID] [--acs-url URL] [--clock-skew S] [--[no-]allow-sha1] [--[no-]allow-idp-initiated] OIDC: [--issuer URL] [--client-id ID] [--client-secret-name NAME] [--auth METHOD] [--scopes "..."] [--id-token-alg ALG...] [--entra-tenant ID...]',
+    summary: 'change a connection, as its next version (refused if someone changed it meanwhile); an option of the other protocol is refused',
+    details: [
+      POLICY_HELP,
+      '--return-to URL      replaces the return_to allowlist with these prefixes (repeatable)',
+      '--metadata FILE|URL  SAML: re-read the IdP metadata; new certificates are added beside the old ones',
+      '--cert FILE          SAML: replaces the IdP certificates (repeatable: give the old and the new for a rotation overlap)',
+      '--entity-id, --sso-url, --sp-entity-id, --acs-url, --clock-skew S, --allow-sha1/--no-allow-sha1, --allow-idp-initiated/--no-allow-idp-initiated   SAML, as for add-saml',
+      '--issuer, --client-id, --client-secret-name, --auth, --scopes, --entra-tenant (repeatable: replaces the list)   OIDC, as for add-oidc; checked against the discovery document',
+      '--id-token-alg ALG   OIDC: an accepted ID token algorithm (repeatable; asymmetric only: RS256, PS256, ES256, EdDSA...)',
+    ],
+    options: {
+      id: str, policy: str, enable: bool, disable: bool, name: str, metadata: str, 'return-to': strs,
+      'entity-id': str, 'sso-url': str, cert: strs, 'sp-entity-id': str, 'acs-url': str, 'clock-skew': str,
+      'allow-sha1': bool, 'no-allow-sha1': bool, 'allow-idp-initiated': bool, 'no-allow-idp-initiated': bool,
+      issuer: str, 'client-id': str, 'client-secret-name': str, auth: str, scopes: str, 'id-token-alg': strs, 'entra-tenant': strs,
+    },
     async prepare(args, io) {
       const id = args.required('id');
+      const toggle = (name: string): boolean | undefined => {
+        if (args.flag(name) && args.flag(`no-${name}`)) throw new UsageError(`give --${name} or --no-${name}, not both`);
+        return args.flag(name) ? true : args.flag(`no-${name}`) ? false : undefined;
+      };
       if (args.flag('enable') && args.flag('disable')) throw new UsageError('give --enable or --disable, not both');
-      const policy = await readPolicy(args);
+      const policy = returnTargets(args, await readPolicy(args));
       const metadata = args.string('metadata');
       const idp =
         metadata === undefined
@@ -443,15 +470,52 @@ const COMMANDS: Readonly<Record<string, Command>> = {
           : await input(`--metadata ${metadata}`, async () =>
               resolveIdp(/^https?:\/\//i.test(metadata) ? { metadataUrl: metadata } : { metadataXml: await args.readFile('metadata') }, io.fetch),
             );
-      const change = {
+      const certificates: string[] = [];
+      for (const file of args.strings('cert')) certificates.push(...(await input(`--cert ${file}`, async () => parseCertificates(await args.readFile('cert', file)))));
+      const defined = <T extends object>(settings: T): T => Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined)) as T;
+      const saml: SamlSettings = defined({
+        idpEntityId: args.string('entity-id'),
+        idpSsoUrl: args.string('sso-url'),
+        idpCertificates: certificates.length ? certificates : undefined,
+        spEntityId: args.string('sp-entity-id'),
+        acsUrl: args.string('acs-url'),
+        clockSkewSeconds: args.integer('clock-skew'),
+        allowSha1: toggle('allow-sha1'),
+        allowIdpInitiated: toggle('allow-idp-initiated'),
+      });
+      const scopes = args.string('scopes')?.split(/[\s,]+/).filter(Boolean);
+      if (scopes && !scopes.includes('openid')) throw new UsageError('--scopes must include openid');
+      const auth = args.string('auth');
+      const method = AUTH_METHODS.find((m) => m === auth);
+      if (auth !== undefined && !method) throw new UsageError(`--auth must be one of ${AUTH_METHODS.join(', ')}, got "${auth}"`);
+      const oidc: OidcSettings = defined({
+        issuer: args.string('issuer'),
+        clientId: args.string('client-id'),
+        clientSecretName: args.string('client-secret-name'),
+        tokenEndpointAuthMethod: method,
+        scopes,
+        idTokenSigningAlgorithms: args.strings('id-token-alg').length ? args.strings('id-token-alg') : undefined,
+        allowedEntraTenants: args.strings('entra-tenant').length ? args.strings('entra-tenant') : undefined,
+      });
+      const change: ConnectionChange = {
         ...(policy ? { policy } : {}),
         ...(args.flag('enable') ? { enabled: true } : args.flag('disable') ? { enabled: false } : {}),
         ...(args.string('name') !== undefined ? { displayName: args.required('name') } : {}),
         ...(idp ? { idp } : {}),
+        ...(Object.keys(saml).length ? { saml } : {}),
+        ...(Object.keys(oidc).length ? { oidc } : {}),
       };
-      if (Object.keys(change).length === 0) throw new UsageError('nothing to change: give --policy, --enable, --disable, --name or --metadata');
+      if (Object.keys(change).length === 0) throw new UsageError('nothing to change: give an option to change (see --help)');
+      // The options of the other protocol, named as the admin typed them.
+      const given = (names: readonly string[]) => names.find((name) => args.given(name));
+      const samlOnly = given(['metadata', 'entity-id', 'sso-url', 'cert', 'sp-entity-id', 'acs-url', 'clock-skew', 'allow-sha1', 'no-allow-sha1', 'allow-idp-initiated', 'no-allow-idp-initiated']);
+      const oidcOnly = given(['issuer', 'client-id', 'client-secret-name', 'auth', 'scopes', 'id-token-alg', 'entra-tenant']);
       return async (context) => {
-        const connection = await updateConnection(context.runtime.store, id, change);
+        const current = await requireConnection(context.runtime.store, id);
+        const misfit = current.protocol === 'saml' ? oidcOnly : samlOnly;
+        if (misfit) throw new InputError(`--${misfit} is for ${current.protocol === 'saml' ? 'OIDC' : 'SAML'} connections; ${id} is ${current.protocol === 'saml' ? 'a SAML' : 'an OIDC'} connection`);
+        const next = await input(`connection ${id}`, () => changedConnection(current, change, io.fetch));
+        const connection = await context.runtime.store.updateConnection(next);
         print(context, connection, () => describeConnection(connection, context.runtime.config.publicBaseUrl));
         for (const warning of policyWarnings(connection)) note(context, warning);
       };
@@ -581,6 +645,34 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     },
   },
 
+  apply: {
+    synopsis: 'apply --file FILE [--dry-run] [--prune]',
+    summary: 'make the tenants and connections what a JSON or YAML file says (prints the plan, then applies it; applying it again changes nothing)',
+    details: [
+      '--file FILE          { tenants: [{ id, name, seatLimit }], connections: [{ id, tenantId, protocol, ... }] } (.json: JSON, otherwise YAML)',
+      '--dry-run            print the plan, write nothing',
+      '--prune              also remove the connections of the file\'s tenants that the file does not list (tenants are never removed)',
+    ],
+    options: { file: str, 'dry-run': bool, prune: bool },
+    async prepare(args, io) {
+      const name = args.required('file');
+      const text = await args.readFile('file');
+      const configuration = await input(`--file ${name}`, () => parseConfiguration(parseConfigurationText(text, name)));
+      const dryRun = args.flag('dry-run');
+      return async (context) => {
+        const plan = await input(`--file ${name}`, () => planConfiguration(context.runtime, configuration, { prune: args.flag('prune'), ...(io.fetch ? { fetch: io.fetch } : {}) }));
+        const changes = plan.steps.filter((step) => step.action !== 'unchanged').length;
+        if (!context.json) {
+          print(context, plan.steps, () => table(['KIND', 'ID', 'ACTION'], plan.steps.map((s) => [s.kind, s.id, s.fields ? `${s.action}: ${s.fields.join(', ')}` : s.action])));
+        }
+        for (const warning of plan.warnings) note(context, warning);
+        if (!dryRun) await plan.apply();
+        if (context.json) print(context, { dryRun, applied: !dryRun && changes > 0, steps: plan.steps, warnings: plan.warnings }, () => '');
+        else print(context, null, () => (changes === 0 ? 'nothing to change' : dryRun ? `dry run: ${changes} change(s) planned, nothing was written` : `applied ${changes} change(s)`));
+      };
+    },
+  },
+
   evaluate: {
     synopsis: 'evaluate --connection C (--response FILE [--at ISO] | --claims FILE.json)',
     summary: 'what a login would do: the user, attributes and roles it would produce and what it would change; writes nothing (exit 1 when it would be refused)',
@@ -700,16 +792,21 @@ function alive(pid: number): boolean {
   }
 }
 
-/** The DynamoDB Local of a running `npm start` (bin/local.ts writes where it is), if there is one. */
-async function runningLocalEndpoint(): Promise<string | undefined> {
+/** What a running `npm start` recorded under .local/ (bin/local.ts writes it with its pid), while that process lives. */
+async function runningLocal(name: string): Promise<Readonly<Record<string, unknown>> | undefined> {
   try {
-    const parsed: unknown = JSON.parse(await readFile(new URL('dynamodb-endpoint.json', LOCAL_DATA), 'utf8'));
-    if (typeof parsed !== 'object' || parsed === null || !('endpoint' in parsed) || !('pid' in parsed)) return undefined;
-    const { endpoint, pid } = parsed;
-    return typeof endpoint === 'string' && typeof pid === 'number' && alive(pid) ? endpoint : undefined;
+    const parsed: unknown = JSON.parse(await readFile(new URL(name, LOCAL_DATA), 'utf8'));
+    if (typeof parsed !== 'object' || parsed === null || !('pid' in parsed) || typeof parsed.pid !== 'number' || !alive(parsed.pid)) return undefined;
+    return parsed as Readonly<Record<string, unknown>>;
   } catch {
     return undefined;
   }
+}
+
+/** The DynamoDB Local of a running `npm start`, if there is one. */
+async function runningLocalEndpoint(): Promise<string | undefined> {
+  const endpoint = (await runningLocal('dynamodb-endpoint.json'))?.endpoint;
+  return typeof endpoint === 'string' ? endpoint : undefined;
 }
 
 /**
@@ -718,7 +815,9 @@ async function runningLocalEndpoint(): Promise<string | undefined> {
  * so the CLI never starts a second beside a running one).
  */
 async function localTarget(env: Environment): Promise<Target> {
-  const baseUrl = `http://localhost:${env.PORT ?? 3000}`;
+  // The URLs the CLI prints are those of the running server (its PORT), else of the one npm start would run.
+  const recorded = (await runningLocal('server.json'))?.baseUrl;
+  const baseUrl = typeof recorded === 'string' ? recorded : `http://localhost:${env.PORT ?? 3000}`;
   const secretsFile = new URL('secrets.json', LOCAL_DATA);
   const localEnv = (endpoint: string): Environment => ({
     TABLE_NAME: LOCAL_TABLE,

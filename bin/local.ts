@@ -6,9 +6,9 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { DEFAULT_ATTRIBUTE_MAPPING } from '../functions/core/provisioning';
 import { createDocumentClient, createStore, ensureTable } from '../functions/core/store';
 import { GROUP_ENTRIES, type RouteGroup } from '../functions/routes';
+import { seedDemo } from '../local/demo-seed';
 import { createDevSamlIdp } from '../local/dev-saml-idp';
 import { startDevOidcProvider } from '../local/dev-oidc-provider';
 import { startDynamoDbLocal } from '../local/dynamodb-local';
@@ -51,39 +51,13 @@ const devIdp = createDevSamlIdp({
 });
 
 const store = createStore({ tableName: TABLE_NAME, client });
-await store.putTenant({ id: 'demo', name: 'Demo Inc.' });
-await store.putConnection({
-  id: DEMO_CONNECTION,
-  tenantId: 'demo',
-  protocol: 'saml',
-  enabled: true,
-  displayName: 'Development SAML IdP',
-  idpEntityId: devIdp.entityId,
-  idpSsoUrl: devIdp.ssoUrl,
-  idpCertificates: [devIdp.certificate],
-  clockSkewSeconds: 120,
-  allowIdpInitiated: false,
-  allowSha1: false,
-  attributeMapping: DEFAULT_ATTRIBUTE_MAPPING,
-  roles: { defaults: ['member'] },
-  returnToAllowlist: [`${BASE_URL}/`],
+const seeded = await seedDemo(store, {
+  baseUrl: BASE_URL,
+  saml: devIdp,
+  oidc: { issuer: devOidc.issuer, clientId: devOidc.clientId, clientSecretName: 'demo-oidc-client-secret' },
+  ids: { tenant: 'demo', saml: DEMO_CONNECTION, oidc: DEMO_OIDC_CONNECTION },
 });
-
-await store.putConnection({
-  id: DEMO_OIDC_CONNECTION,
-  tenantId: 'demo',
-  protocol: 'oidc',
-  enabled: true,
-  displayName: 'Development OpenID Provider',
-  issuer: devOidc.issuer,
-  clientId: devOidc.clientId,
-  tokenEndpointAuthMethod: 'client_secret_basic',
-  clientSecretName: 'demo-oidc-client-secret',
-  scopes: ['openid', 'email', 'profile', 'groups'],
-  attributeMapping: DEFAULT_ATTRIBUTE_MAPPING,
-  roles: { defaults: ['member'] },
-  returnToAllowlist: [`${BASE_URL}/`],
-});
+for (const note of seeded.notes) console.warn(`note: ${note}`);
 
 const handlers = Object.fromEntries(
   await Promise.all(
@@ -107,6 +81,8 @@ const HOME = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>
 const server = createServer(localRequestListener({ baseUrl: BASE_URL, handlers, devSamlIdp: devIdp, home: HOME }));
 
 server.listen(PORT, () => {
+  // The admin CLI prints this server's URLs (SP metadata, ACS, redirect URIs) while it runs.
+  writeFileSync(new URL('server.json', DATA), JSON.stringify({ baseUrl: BASE_URL, oidcProviderUrl: devOidc.issuer, pid: process.pid }));
   console.log(`
 SSO callback service running on ${BASE_URL} (DynamoDB Local at ${dynamo.endpoint}, data in .local/)
 

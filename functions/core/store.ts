@@ -62,6 +62,10 @@ export interface Store {
    * Throws `oidc_state_mismatch` for an unknown, used or expired state, or one of another connection.
    */
   consumePendingLogin(state: string, connectionId: string, now: Date): Promise<PendingLogin>;
+  /**
+   * The user an identity is linked to; none when the connection does not exist or the user is
+   * not of the connection's tenant (such a stale link is deleted).
+   */
   findUserByLink(link: IdentityLink): Promise<User | undefined>;
   /** The tenant's user holding this normalized email, if any. */
   findUserByEmail(tenantId: string, email: string): Promise<User | undefined>;
@@ -97,7 +101,10 @@ export interface Store {
   listUsers(tenantId: string): Promise<User[]>;
   /** Removes a tenant item (its connections and users are the caller's to remove first). */
   removeTenant(tenantId: string): Promise<void>;
-  /** Removes a connection; its users stay (they may sign in through another). */
+  /**
+   * Removes a connection with its identity links; its users stay (they may sign in through
+   * another), and an id re-added later starts with no links.
+   */
   removeConnection(connectionId: string): Promise<void>;
   /** Removes a user with its email key and identity links, freeing its seat if it held one. */
   removeUser(userId: string): Promise<void>;
@@ -289,18 +296,37 @@ export function createStore(options: StoreOptions): Store {
     return items;
   }
 
+  /**
+   * A link counts only when its user belongs to the tenant of the connection it is for: a
+   * connection re-added under a removed id, in another tenant, must never inherit anyone's users.
+   */
   async function findUserByLink(link: IdentityLink): Promise<User | undefined> {
-    const found = await get<{ userId: string }>(key.link(link));
-    if (!found) return undefined;
+    const [found, connection] = await Promise.all([get<{ userId: string }>(key.link(link)), get<Connection>(key.connection(link.connectionId))]);
+    if (!found || !connection) return undefined;
     const user = await get<User>(key.user(found.userId));
-    if (user) return user;
-    // A link that outlived its user (a removal raced a login) would block the identity forever.
+    if (user && user.tenantId === connection.tenantId) return user;
+    // A link that outlived its user (a removal raced a login) or its connection would block the identity forever.
     try {
       await client.send(new DeleteCommand({ TableName, Key: key.link(link), ConditionExpression: 'userId = :id', ExpressionAttributeValues: { ':id': found.userId } }));
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) unavailable(error);
     }
     return undefined;
+  }
+
+  /** Deletes the identity links of a connection, found per user of its tenant (links point only to users of their connection's tenant). */
+  async function removeLinksOf(connection: Connection): Promise<void> {
+    const users = await queryByTenantIndex<User>(byTenant.users(connection.tenantId));
+    for (const user of users) {
+      const links = await queryByTenantIndex<IdentityLink>(byTenant.links(user.id));
+      for (const link of links.filter((l) => l.connectionId === connection.id)) {
+        try {
+          await client.send(new DeleteCommand({ TableName, Key: key.link(link) }));
+        } catch (error) {
+          unavailable(error);
+        }
+      }
+    }
   }
 
   return {
@@ -507,11 +533,17 @@ export function createStore(options: StoreOptions): Store {
     },
 
     async removeConnection(connectionId) {
+      const connection = await get<Connection>(key.connection(connectionId));
+      if (!connection) return;
+      // Links first, so a failure leaves the connection to remove again; then once more after the
+      // connection is gone, for a login that linked an identity meanwhile.
+      await removeLinksOf(connection);
       try {
         await client.send(new DeleteCommand({ TableName, Key: key.connection(connectionId) }));
       } catch (error) {
         unavailable(error);
       }
+      await removeLinksOf(connection);
     },
 
     async removeUser(userId) {

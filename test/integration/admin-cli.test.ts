@@ -9,6 +9,7 @@ import { runAdmin } from '../../bin/admin';
 import type { LoginReport } from '../../functions/core/admin/evaluation';
 import type { Connection, OidcConnection, SamlConnection, Tenant, User } from '../../functions/core/model';
 import { DEFAULT_ATTRIBUTE_MAPPING } from '../../functions/core/provisioning';
+import { seedDemo } from '../../local/demo-seed';
 import { idpCert, testStore } from '../support/harness';
 
 /** The admin CLI, run in-process against the DynamoDB Local of the global setup (TABLE_NAME, DYNAMODB_ENDPOINT). */
@@ -78,6 +79,7 @@ async function newSamlConnection(tenantId: string, extra: string[] = []): Promis
 let discovery: Server;
 let issuer: string;
 let supportedAuthMethods = ['client_secret_basic', 'client_secret_post'];
+const supportedAlgorithms = ['RS256', 'ES256'];
 
 beforeAll(async () => {
   discovery = createServer((request, response) => {
@@ -93,7 +95,7 @@ beforeAll(async () => {
         token_endpoint: `${issuer}/token`,
         jwks_uri: `${issuer}/jwks`,
         token_endpoint_auth_methods_supported: supportedAuthMethods,
-        id_token_signing_alg_values_supported: ['RS256'],
+        id_token_signing_alg_values_supported: supportedAlgorithms,
       }),
     );
   });
@@ -310,6 +312,135 @@ describe('connections', () => {
     expect((await admin('connections', 'remove', '--id', id)).code).toBe(0);
     expect(await store.getConnection(id)).toBeUndefined();
     expect((await admin('connections', 'remove', '--id', id)).code).toBe(1);
+  });
+});
+
+describe('connections update', () => {
+  it('changes every SAML setting add-saml sets, each update as the next version', async () => {
+    const id = await newSamlConnection(await newTenant());
+    const certFile = file('idp.cert.pem', idpCert);
+    const run = await admin(
+      'connections', 'update', '--id', id, '--clock-skew', '30', '--allow-sha1', '--allow-idp-initiated',
+      '--sp-entity-id', 'urn:old-sp', '--acs-url', 'https://old-sp.example.test/acs', '--return-to', 'https://new-app.example.test/',
+      '--entity-id', 'https://idp2.example.test/metadata', '--sso-url', 'https://idp2.example.test/sso', '--cert', certFile, '--json',
+    );
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    const updated = (await store.getConnection(id)) as SamlConnection;
+    expect(updated).toMatchObject({
+      version: 1,
+      clockSkewSeconds: 30,
+      allowSha1: true,
+      allowIdpInitiated: true,
+      spEntityId: 'urn:old-sp',
+      acsUrl: 'https://old-sp.example.test/acs',
+      returnToAllowlist: ['https://new-app.example.test/'],
+      idpEntityId: 'https://idp2.example.test/metadata',
+      idpSsoUrl: 'https://idp2.example.test/sso',
+    });
+    expect(updated.idpCertificates.map((pem) => pem.replace(/\s+/g, ''))).toEqual([idpCert.replace(/\s+/g, '')]);
+
+    expect((await admin('connections', 'update', '--id', id, '--no-allow-sha1', '--no-allow-idp-initiated')).code).toBe(0);
+    expect(await store.getConnection(id)).toMatchObject({ version: 2, allowSha1: false, allowIdpInitiated: false, clockSkewSeconds: 30 });
+  });
+
+  it('changes every OIDC setting add-oidc sets, checked against the discovery document', async () => {
+    const id = await newOidcConnection(await newTenant());
+    const run = await admin(
+      'connections', 'update', '--id', id, '--auth', 'client_secret_post', '--scopes', 'openid email', '--client-id', 'rp-2',
+      '--client-secret-name', 'rp-2-secret', '--id-token-alg', 'ES256', '--entra-tenant', '72f988bf-0000-0000-0000-000000000000',
+    );
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    expect(await store.getConnection(id)).toMatchObject({
+      version: 1,
+      issuer,
+      tokenEndpointAuthMethod: 'client_secret_post',
+      scopes: ['openid', 'email'],
+      clientId: 'rp-2',
+      clientSecretName: 'rp-2-secret',
+      idTokenSigningAlgorithms: ['ES256'],
+      allowedEntraTenants: ['72f988bf-0000-0000-0000-000000000000'],
+    });
+    expect((await admin('connections', 'update', '--id', id, '--issuer', `${issuer}/`)).code).toBe(0);
+    expect(await store.getConnection(id)).toMatchObject({ version: 2, issuer });
+  });
+
+  it('refuses an ID token algorithm that is symmetric or that the provider does not offer, and an auth method it does not offer, changing nothing', async () => {
+    const id = await newOidcConnection(await newTenant());
+    const hmac = await admin('connections', 'update', '--id', id, '--id-token-alg', 'HS256');
+    expect(hmac.code).toBe(2);
+    expect(hmac.stderr).toContain('HS256 is not an asymmetric one');
+    const unoffered = await admin('connections', 'update', '--id', id, '--id-token-alg', 'PS512');
+    expect(unoffered.code).toBe(2);
+    expect(unoffered.stderr).toContain('does not sign ID tokens with PS512');
+    const method = await admin('connections', 'update', '--id', id, '--auth', 'private_key_jwt');
+    expect(method.code).toBe(2);
+    expect(method.stderr).toContain('the provider does not support private_key_jwt');
+    expect((await store.getConnection(id))?.version).toBeUndefined();
+  });
+
+  it('refuses an option of the other protocol with exit code 2, naming it', async () => {
+    const tenantId = await newTenant();
+    const saml = await newSamlConnection(tenantId);
+    const oidc = await newOidcConnection(tenantId);
+    const onSaml = await admin('connections', 'update', '--id', saml, '--name', 'x', '--client-id', 'c');
+    expect(onSaml).toMatchObject({ code: 2, stderr: `error: --client-id is for OIDC connections; ${saml} is a SAML connection\n` });
+    const onOidc = await admin('connections', 'update', '--id', oidc, '--allow-sha1');
+    expect(onOidc).toMatchObject({ code: 2, stderr: `error: --allow-sha1 is for SAML connections; ${oidc} is an OIDC connection\n` });
+    const both = await admin('connections', 'update', '--id', saml, '--allow-sha1', '--no-allow-sha1');
+    expect(both.code).toBe(2);
+    const badSkew = await admin('connections', 'update', '--id', saml, '--clock-skew', '99999');
+    expect(badSkew.code).toBe(2);
+    expect(badSkew.stderr).toContain('the clock skew must be a whole number of seconds');
+    const badCert = await admin('connections', 'update', '--id', saml, '--cert', file('junk.pem', 'not a certificate'));
+    expect(badCert.code).toBe(2);
+    const emptyAcs = await admin('connections', 'update', '--id', saml, '--acs-url', '');
+    expect(emptyAcs).toMatchObject({ code: 2, stderr: `error: connection ${saml}: acsUrl must not be empty\n` });
+    const emptyClient = await admin('connections', 'update', '--id', oidc, '--client-id', '');
+    expect(emptyClient).toMatchObject({ code: 2, stderr: `error: connection ${oidc}: clientId must not be empty\n` });
+    expect(await store.getConnection(saml)).toMatchObject({ allowSha1: false, clockSkewSeconds: 120 });
+    expect((await store.getConnection(saml))?.version).toBeUndefined();
+    expect((await store.getConnection(oidc))?.version).toBeUndefined();
+  });
+
+  it('removes a connection with its identity links', async () => {
+    const tenantId = await newTenant();
+    const id = await newSamlConnection(tenantId);
+    const now = new Date().toISOString();
+    const user = await store.createUser({ id: randomUUID(), tenantId, email: 'kim@example.test', roles: ['member'], attributes: {}, status: 'active', createdAt: now, updatedAt: now }, { connectionId: id, subject: 'kim' });
+    expect(await store.findUserByLink({ connectionId: id, subject: 'kim' })).toMatchObject({ id: user.id });
+    expect((await admin('connections', 'remove', '--id', id)).code).toBe(0);
+    const again = await admin('connections', 'add-saml', '--tenant', tenantId, '--id', id, '--metadata', file('idp.xml', idpMetadataXml()), '--return-to', 'https://app.example.test/');
+    expect(again.code).toBe(0);
+    expect(await store.findUserByLink({ connectionId: id, subject: 'kim' })).toBeUndefined();
+    expect(await store.getUser(user.id)).toEqual(user);
+  });
+});
+
+describe('npm start seeding', () => {
+  it('creates the demo tenant and connections when missing, and keeps an admin\'s edits at the next start', async () => {
+    const ids = { tenant: unique('demo'), saml: unique('demo-saml'), oidc: unique('demo-oidc') };
+    const seed = {
+      baseUrl: 'http://localhost:3000',
+      saml: { entityId: 'http://localhost:3000/dev/saml-idp', ssoUrl: 'http://localhost:3000/dev/saml-idp/sso', certificate: idpCert },
+      oidc: { issuer: 'http://localhost:3001', clientId: 'sso-local', clientSecretName: 'demo-oidc-client-secret' },
+      ids,
+    };
+    expect(await seedDemo(store, seed)).toEqual({ created: [ids.tenant, ids.saml, ids.oidc], notes: [] });
+    expect(await store.getConnection(ids.oidc)).toMatchObject({ protocol: 'oidc', tenantId: ids.tenant, issuer: 'http://localhost:3001', returnToAllowlist: ['http://localhost:3000/'] });
+
+    expect((await admin('connections', 'update', '--id', ids.saml, '--disable', '--policy', file('policy.json', { jit: false }))).code).toBe(0);
+    expect((await admin('connections', 'update', '--id', ids.oidc, '--scopes', 'openid email')).code).toBe(0);
+    expect((await admin('tenants', 'update', '--id', ids.tenant, '--name', 'Renamed', '--seat-limit', '3')).code).toBe(0);
+
+    expect(await seedDemo(store, seed)).toEqual({ created: [], notes: [] });
+    expect(await store.getConnection(ids.saml)).toMatchObject({ version: 1, enabled: false, jit: false });
+    expect(await store.getConnection(ids.oidc)).toMatchObject({ version: 1, scopes: ['openid', 'email'] });
+    expect(await store.getTenant(ids.tenant)).toMatchObject({ name: 'Renamed', seatLimit: 3 });
+
+    const elsewhere = await seedDemo(store, { ...seed, saml: { ...seed.saml, ssoUrl: 'http://localhost:4000/dev/saml-idp/sso' } });
+    expect(elsewhere.created).toEqual([]);
+    expect(elsewhere.notes).toEqual([expect.stringContaining(`connection ${ids.saml} points at http://localhost:3000/dev/saml-idp/sso`)]);
+    expect(await store.getConnection(ids.saml)).toMatchObject({ version: 1, idpSsoUrl: 'http://localhost:3000/dev/saml-idp/sso' });
   });
 });
 

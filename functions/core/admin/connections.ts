@@ -1,4 +1,5 @@
 import { X509Certificate } from 'node:crypto';
+import { isDeepStrictEqual } from 'node:util';
 import { AppError } from '../errors';
 import type { Connection, OidcConnection, SamlConnection } from '../model';
 import { DEFAULT_ATTRIBUTE_MAPPING } from '../provisioning';
@@ -6,7 +7,7 @@ import { parseIdpMetadata, refreshFromMetadata, type IdpMetadata } from '../saml
 import { fetchMetadata } from '../saml/metadata-refresh';
 import type { Store } from '../store';
 import { trustedUrl } from '../trusted-url';
-import { applyPolicy, type ConnectionPolicy } from './policy';
+import { applyPolicy, parseReturnTarget, type ConnectionPolicy } from './policy';
 
 /** Ids travel in URLs (`/saml/{connectionId}/acs`) and in the table's keys: letters, digits, `.`, `_` and `-` only. */
 const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -157,49 +158,70 @@ export interface NewOidcConnection {
   readonly clientSecretName: string;
   readonly tokenEndpointAuthMethod?: OidcConnection['tokenEndpointAuthMethod'];
   readonly scopes?: readonly string[];
+  readonly idTokenSigningAlgorithms?: readonly string[];
   readonly allowedEntraTenants?: readonly string[];
+  readonly clockToleranceSeconds?: number;
   readonly enabled?: boolean;
   readonly policy?: ConnectionPolicy;
 }
 
 /**
- * An OIDC connection from its discovered issuer. The authentication method must be one the
- * provider supports (`client_secret_basic` when it says nothing, per OIDC Discovery); the ID token
- * algorithms are RS256, or the provider's asymmetric ones when it does not offer RS256.
- *
- * @throws AppError `invalid_request`.
+ * The connection checked against its provider's discovery document: the authentication method
+ * must be one the provider supports (`client_secret_basic` when it says nothing, per OIDC
+ * Discovery); the ID token algorithms are the connection's own (asymmetric, and offered by the
+ * provider), else RS256, or the provider's asymmetric ones when it does not offer RS256.
  */
-export function newOidcConnection(input: NewOidcConnection): OidcConnection {
-  const { discovered } = input;
-  const method = input.tokenEndpointAuthMethod ?? 'client_secret_basic';
+function fitToProvider(connection: OidcConnection, discovered: DiscoveredIssuer): OidcConnection {
+  const method = connection.tokenEndpointAuthMethod;
   const supported = discovered.tokenEndpointAuthMethods ?? ['client_secret_basic'];
   if (!supported.includes(method)) {
     throw new AppError('invalid_request', `the provider does not support ${method} (it offers ${supported.join(', ') || 'none'})`);
   }
-  if (discovered.entraTemplate && !input.allowedEntraTenants?.length) {
+  if (discovered.entraTemplate && !connection.allowedEntraTenants?.length) {
     throw new AppError('invalid_request', 'this is a multi-tenant Entra ID issuer ({tenantid}): name the directories that may sign in with --entra-tenant');
   }
   const offered = discovered.idTokenSigningAlgorithms ?? ['RS256'];
-  const algorithms = offered.includes('RS256') ? undefined : offered.filter((alg) => ASYMMETRIC.test(alg));
-  if (algorithms?.length === 0) throw new AppError('invalid_request', `the provider signs ID tokens with ${offered.join(', ')}, none of them asymmetric`);
+  let algorithms = connection.idTokenSigningAlgorithms;
+  if (algorithms) {
+    // A symmetric algorithm would let the provider's public key serve as an HMAC secret.
+    const symmetric = algorithms.find((alg) => !ASYMMETRIC.test(alg));
+    if (symmetric !== undefined) throw new AppError('invalid_request', `the ID token algorithm ${symmetric} is not an asymmetric one (RS*, PS*, ES*, EdDSA)`);
+    const unoffered = discovered.idTokenSigningAlgorithms && algorithms.find((alg) => !offered.includes(alg));
+    if (unoffered) throw new AppError('invalid_request', `the provider does not sign ID tokens with ${unoffered} (it offers ${offered.join(', ')})`);
+  } else if (!offered.includes('RS256')) {
+    algorithms = offered.filter((alg) => ASYMMETRIC.test(alg));
+    if (algorithms.length === 0) throw new AppError('invalid_request', `the provider signs ID tokens with ${offered.join(', ')}, none of them asymmetric`);
+  }
+  return { ...connection, issuer: discovered.issuer, ...(algorithms ? { idTokenSigningAlgorithms: [...algorithms] } : {}) };
+}
+
+/**
+ * An OIDC connection from its discovered issuer, checked against the provider (see the
+ * authentication method and ID token algorithms it offers).
+ *
+ * @throws AppError `invalid_request`.
+ */
+export function newOidcConnection(input: NewOidcConnection): OidcConnection {
+  if (input.scopes && !input.scopes.includes('openid')) throw new AppError('invalid_request', 'the scopes must include openid');
   const connection: OidcConnection = {
     id: checkId(input.id, 'the connection id'),
     tenantId: input.tenantId,
     protocol: 'oidc',
     enabled: input.enabled ?? true,
     ...(input.displayName ? { displayName: input.displayName } : {}),
-    issuer: discovered.issuer,
+    issuer: input.discovered.issuer,
     clientId: input.clientId,
-    tokenEndpointAuthMethod: method,
+    tokenEndpointAuthMethod: input.tokenEndpointAuthMethod ?? 'client_secret_basic',
     clientSecretName: input.clientSecretName,
     ...(input.scopes ? { scopes: [...input.scopes] } : {}),
-    ...(algorithms ? { idTokenSigningAlgorithms: algorithms } : {}),
+    ...(input.idTokenSigningAlgorithms?.length ? { idTokenSigningAlgorithms: [...input.idTokenSigningAlgorithms] } : {}),
     ...(input.allowedEntraTenants?.length ? { allowedEntraTenants: [...input.allowedEntraTenants] } : {}),
+    ...(input.clockToleranceSeconds === undefined ? {} : { clockToleranceSeconds: input.clockToleranceSeconds }),
     attributeMapping: DEFAULT_ATTRIBUTE_MAPPING,
     roles: { defaults: ['member'] },
     returnToAllowlist: [],
   };
-  return applyPolicy(connection, input.policy ?? {});
+  return applyPolicy(fitToProvider(connection, input.discovered), input.policy ?? {});
 }
 
 /**
@@ -221,30 +243,124 @@ export async function requireConnection(store: Store, connectionId: string): Pro
   return connection;
 }
 
+/** SAML settings of a change; each member present replaces the connection's own, `null` removes an optional one. */
+export interface SamlSettings {
+  readonly idpEntityId?: string;
+  readonly idpSsoUrl?: string;
+  readonly idpCertificates?: readonly string[];
+  readonly metadataUrl?: string | null;
+  readonly spEntityId?: string | null;
+  readonly acsUrl?: string | null;
+  readonly clockSkewSeconds?: number;
+  readonly allowSha1?: boolean;
+  readonly allowIdpInitiated?: boolean;
+  readonly spDecryptionKeySecret?: string | null;
+  readonly spEncryptionCertificate?: string | null;
+}
+
+/** OIDC settings of a change; each member present replaces the connection's own, `null` removes an optional one. */
+export interface OidcSettings {
+  readonly issuer?: string;
+  readonly clientId?: string;
+  readonly clientSecretName?: string;
+  readonly tokenEndpointAuthMethod?: OidcConnection['tokenEndpointAuthMethod'];
+  readonly scopes?: readonly string[] | null;
+  readonly idTokenSigningAlgorithms?: readonly string[] | null;
+  readonly allowedEntraTenants?: readonly string[] | null;
+  readonly clockToleranceSeconds?: number | null;
+}
+
 /** A change to an existing connection; each member present replaces the connection's own. */
 export interface ConnectionChange {
   readonly policy?: ConnectionPolicy;
   readonly enabled?: boolean;
-  readonly displayName?: string;
+  readonly displayName?: string | null;
   /** SAML only: new IdP settings; new certificates are added beside the old (a rotation overlap). */
   readonly idp?: { idp: IdpMetadata; metadataUrl?: string };
+  readonly saml?: SamlSettings;
+  readonly oidc?: OidcSettings;
+}
+
+/** The connection with each setting present in place of its own; `null` removes the member. */
+function assign<C extends Connection>(connection: C, settings: object): C {
+  const next: Record<string, unknown> = { ...connection };
+  for (const [name, value] of Object.entries(settings)) {
+    if (value === null) delete next[name];
+    else if (value !== undefined) next[name] = value;
+  }
+  return next as C;
+}
+
+const SECONDS_LIMIT = 3600;
+
+function checkSeconds(value: number | null | undefined, what: string): void {
+  if (value !== undefined && value !== null && (!Number.isSafeInteger(value) || value < 0 || value > SECONDS_LIMIT)) {
+    throw new AppError('invalid_request', `${what} must be a whole number of seconds from 0 to ${SECONDS_LIMIT} (got ${value})`);
+  }
+}
+
+function checkSaml(current: SamlConnection, settings: SamlSettings): void {
+  for (const name of ['idpEntityId', 'idpSsoUrl', 'metadataUrl', 'spEntityId', 'acsUrl', 'spDecryptionKeySecret'] as const) {
+    if (typeof settings[name] === 'string' && settings[name].trim() === '') throw new AppError('invalid_request', `${name} must not be empty`);
+  }
+  if (settings.idpSsoUrl !== undefined) trustedUrl(settings.idpSsoUrl, 'the SSO URL');
+  if (settings.metadataUrl) trustedUrl(settings.metadataUrl, 'the metadata URL');
+  if (settings.acsUrl) parseReturnTarget(settings.acsUrl, 'the ACS URL');
+  if (settings.idpCertificates !== undefined) {
+    if (settings.idpCertificates.length === 0) throw new AppError('invalid_request', `connection ${current.id} needs at least one IdP certificate`);
+    settings.idpCertificates.forEach((pem) => parseCertificates(pem));
+  }
+  checkSeconds(settings.clockSkewSeconds, 'the clock skew');
 }
 
 /**
- * Applies a change as the connection's next version; fails rather than overwrite a change made
- * since it was read.
+ * The connection as a change would leave it, checked as `add-saml`/`add-oidc` check a new one:
+ * a changed metadata URL is fetched (its certificates join the old), a changed issuer,
+ * authentication method, Entra tenants or ID token algorithms are checked against the provider's
+ * discovery document. Writes nothing; the network is used only for what changed.
  *
- * @throws AppError `not_found`, `invalid_request` (IdP settings for an OIDC connection, or a concurrent change).
+ * @throws AppError `invalid_request` (settings of the other protocol, a bad value, a provider that does not fit), `service_unavailable` (metadata or discovery unreadable).
  */
-export async function updateConnection(store: Store, connectionId: string, change: ConnectionChange): Promise<Connection> {
-  const current = await requireConnection(store, connectionId);
+export async function changedConnection(current: Connection, change: ConnectionChange, fetchImpl: typeof fetch = fetch): Promise<Connection> {
   let next: Connection = applyPolicy(current, change.policy ?? {});
   if (change.enabled !== undefined) next = { ...next, enabled: change.enabled };
-  if (change.displayName !== undefined) next = { ...next, displayName: change.displayName };
-  if (change.idp) {
-    if (next.protocol !== 'saml') throw new AppError('invalid_request', `connection ${connectionId} is an OIDC connection; IdP metadata is for SAML ones`);
-    const refreshed = refreshFromMetadata(next, change.idp.idp).connection;
-    next = change.idp.metadataUrl ? { ...refreshed, metadataUrl: change.idp.metadataUrl } : refreshed;
+  if (change.displayName !== undefined) next = assign(next, { displayName: change.displayName });
+  const other = next.protocol === 'saml' ? (change.oidc && 'OIDC') : ((change.saml || change.idp) && 'SAML');
+  if (other) throw new AppError('invalid_request', `connection ${current.id} is ${next.protocol === 'saml' ? 'a SAML' : 'an OIDC'} connection; these settings are for ${other} ones`);
+  if (next.protocol === 'saml') {
+    if (change.saml) {
+      checkSaml(next, change.saml);
+      next = assign(next, change.saml);
+    }
+    if (next.metadataUrl && next.metadataUrl !== (current as SamlConnection).metadataUrl) {
+      next = refreshFromMetadata(next, (await resolveIdp({ metadataUrl: next.metadataUrl }, fetchImpl)).idp).connection;
+    }
+    if (change.idp) {
+      const refreshed = refreshFromMetadata(next, change.idp.idp).connection;
+      next = change.idp.metadataUrl ? { ...refreshed, metadataUrl: change.idp.metadataUrl } : refreshed;
+    }
+    return next;
   }
-  return store.updateConnection(next);
+  if (change.oidc) {
+    const settings = change.oidc;
+    for (const name of ['issuer', 'clientId', 'clientSecretName'] as const) {
+      if (typeof settings[name] === 'string' && settings[name].trim() === '') throw new AppError('invalid_request', `${name} must not be empty`);
+    }
+    if (settings.scopes && !settings.scopes.includes('openid')) throw new AppError('invalid_request', 'the scopes must include openid');
+    checkSeconds(settings.clockToleranceSeconds, 'the clock tolerance');
+    next = assign(next, settings);
+    const before = current as OidcConnection;
+    const provider = (['issuer', 'tokenEndpointAuthMethod', 'allowedEntraTenants', 'idTokenSigningAlgorithms'] as const).some((name) => !isDeepStrictEqual(next[name as keyof typeof next], before[name]));
+    if (provider) next = fitToProvider(next, await discoverIssuer(next.issuer, fetchImpl));
+  }
+  return next;
+}
+
+/** The members in which two versions of a connection differ (the version itself aside), sorted. */
+export function changedFields(current: Connection, next: Connection): string[] {
+  const names = new Set([...Object.keys(current), ...Object.keys(next)]);
+  names.delete('version');
+  const a = current as unknown as Readonly<Record<string, unknown>>;
+  const b = next as unknown as Readonly<Record<string, unknown>>;
+  return [...names].filter((name) => !isDeepStrictEqual(a[name], b[name])).sort();
 }

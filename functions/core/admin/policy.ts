@@ -15,7 +15,7 @@ export interface ConnectionPolicy {
   readonly allowedEmailDomains?: readonly string[];
 }
 
-type Json = Readonly<Record<string, unknown>>;
+export type Json = Readonly<Record<string, unknown>>;
 
 function bad(path: string, what: string): never {
   throw new AppError('invalid_request', `${path} ${what}`);
@@ -149,7 +149,30 @@ function emailDomain(value: unknown, path: string): string {
   return domain;
 }
 
-const POLICY_FIELDS = ['jit', 'attributeMapping', 'roles', 'returnToAllowlist', 'linkByEmail', 'allowedEmailDomains'] as const;
+/** The members of a connection's provisioning policy. */
+export const POLICY_FIELDS = ['jit', 'attributeMapping', 'roles', 'returnToAllowlist', 'linkByEmail', 'allowedEmailDomains'] as const;
+
+/**
+ * The policy members present in an object already checked for unknown keys, each checked and
+ * named on failure by `prefix` and its path (`connections[0].roles.defaults`).
+ *
+ * @throws AppError `invalid_request` naming the field.
+ */
+export function parsePolicyMembers(raw: Json, prefix = ''): ConnectionPolicy {
+  const at = (name: string) => `${prefix}${name}`;
+  return {
+    ...(raw.jit === undefined ? {} : { jit: boolean(raw.jit, at('jit')) }),
+    ...(raw.attributeMapping === undefined ? {} : { attributeMapping: attributeMapping(raw.attributeMapping, at('attributeMapping')) }),
+    ...(raw.roles === undefined ? {} : { roles: rolePolicy(raw.roles, at('roles')) }),
+    ...(raw.returnToAllowlist === undefined
+      ? {}
+      : { returnToAllowlist: Array.isArray(raw.returnToAllowlist) ? raw.returnToAllowlist.map((v, i) => returnTarget(v, at(`returnToAllowlist[${i}]`))) : bad(at('returnToAllowlist'), 'must be an array of URLs') }),
+    ...(raw.linkByEmail === undefined ? {} : { linkByEmail: boolean(raw.linkByEmail, at('linkByEmail')) }),
+    ...(raw.allowedEmailDomains === undefined
+      ? {}
+      : { allowedEmailDomains: Array.isArray(raw.allowedEmailDomains) ? raw.allowedEmailDomains.map((v, i) => emailDomain(v, at(`allowedEmailDomains[${i}]`))) : bad(at('allowedEmailDomains'), 'must be an array of domains') }),
+  };
+}
 
 /**
  * Reads a provisioning policy from parsed JSON, checking every member and naming the first one
@@ -158,20 +181,11 @@ const POLICY_FIELDS = ['jit', 'attributeMapping', 'roles', 'returnToAllowlist', 
  * @throws AppError `invalid_request` naming the field.
  */
 export function parseConnectionPolicy(value: unknown): ConnectionPolicy {
-  const raw = object(value, 'policy', POLICY_FIELDS);
-  return {
-    ...(raw.jit === undefined ? {} : { jit: boolean(raw.jit, 'jit') }),
-    ...(raw.attributeMapping === undefined ? {} : { attributeMapping: attributeMapping(raw.attributeMapping, 'attributeMapping') }),
-    ...(raw.roles === undefined ? {} : { roles: rolePolicy(raw.roles, 'roles') }),
-    ...(raw.returnToAllowlist === undefined
-      ? {}
-      : { returnToAllowlist: Array.isArray(raw.returnToAllowlist) ? raw.returnToAllowlist.map((v, i) => returnTarget(v, `returnToAllowlist[${i}]`)) : bad('returnToAllowlist', 'must be an array of URLs') }),
-    ...(raw.linkByEmail === undefined ? {} : { linkByEmail: boolean(raw.linkByEmail, 'linkByEmail') }),
-    ...(raw.allowedEmailDomains === undefined
-      ? {}
-      : { allowedEmailDomains: Array.isArray(raw.allowedEmailDomains) ? raw.allowedEmailDomains.map((v, i) => emailDomain(v, `allowedEmailDomains[${i}]`)) : bad('allowedEmailDomains', 'must be an array of domains') }),
-  };
+  return parsePolicyMembers(object(value, 'policy', POLICY_FIELDS));
 }
+
+/** The readers the policy file is checked with, for other files of the admin (each throws `invalid_request` naming the path). */
+export const read = { object, string, strings, boolean, bad, isObject } as const;
 
 /** Checks one `return_to` prefix as the policy file's `returnToAllowlist` would. @throws AppError `invalid_request`. */
 export function parseReturnTarget(value: string, name = 'return_to'): string {
