@@ -7,6 +7,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { localSecretStore } from '../functions/core/admin/secrets';
 import { DEFAULT_ATTRIBUTE_MAPPING } from '../functions/core/provisioning';
 import { createDocumentClient, createStore, ensureTable } from '../functions/core/store';
 import { GROUP_ENTRIES, ROUTES, type RouteGroup } from '../functions/routes';
@@ -21,6 +22,7 @@ const DATA = new URL('../.local/', import.meta.url);
 const TABLE_NAME = 'sso-local';
 const DEMO_CONNECTION = 'demo-saml';
 const DEMO_OIDC_CONNECTION = 'demo-oidc';
+const DEMO_OIDC_SECRET = 'demo-oidc-client-secret';
 const OIDC_PROVIDER_PORT = Number(process.env.OIDC_PROVIDER_PORT ?? PORT + 1);
 
 mkdirSync(new URL('dynamodb/', DATA), { recursive: true });
@@ -32,7 +34,9 @@ await ensureTable(client, TABLE_NAME);
 
 const devOidc = await startDevOidcProvider({ port: OIDC_PROVIDER_PORT, redirectUris: [`${BASE_URL}/oidc/${DEMO_OIDC_CONNECTION}/callback`] });
 const secretsFile = new URL('secrets.json', DATA);
-writeFileSync(secretsFile, JSON.stringify({ 'demo-oidc-client-secret': devOidc.clientSecret }), { mode: 0o600 });
+// The admin CLI's secrets live in this file too: add the demo client secret when it is missing, never overwrite the file.
+const localSecrets = localSecretStore(secretsFile.pathname);
+if (!(await localSecrets.has(DEMO_OIDC_SECRET))) await localSecrets.set(DEMO_OIDC_SECRET, devOidc.clientSecret);
 
 Object.assign(process.env, {
   LOCAL_SECRETS_FILE: secretsFile.pathname,
@@ -79,7 +83,7 @@ await store.putConnection({
   issuer: devOidc.issuer,
   clientId: devOidc.clientId,
   tokenEndpointAuthMethod: 'client_secret_basic',
-  clientSecretName: 'demo-oidc-client-secret',
+  clientSecretName: DEMO_OIDC_SECRET,
   scopes: ['openid', 'email', 'profile', 'groups'],
   attributeMapping: DEFAULT_ATTRIBUTE_MAPPING,
   roles: { defaults: ['member'] },

@@ -79,6 +79,7 @@ export function newSamlConnection(input: NewSamlConnection): SamlConnection {
     idpSsoUrl: input.idp.ssoUrl,
     idpCertificates: [...input.idp.certificates],
     ...(input.metadataUrl ? { metadataUrl: input.metadataUrl } : {}),
+    ...(input.idp.wantAuthnRequestsSigned ? { idpWantsAuthnRequestsSigned: true } : {}),
     ...(input.spEntityId ? { spEntityId: input.spEntityId } : {}),
     ...(input.acsUrl ? { acsUrl: input.acsUrl } : {}),
     clockSkewSeconds: input.clockSkewSeconds ?? 120,
@@ -228,13 +229,15 @@ export interface ConnectionChange {
   readonly displayName?: string;
   /** SAML only: new IdP settings; new certificates are added beside the old (a rotation overlap). */
   readonly idp?: { idp: IdpMetadata; metadataUrl?: string };
+  /** SAML only: sign AuthnRequests (refused without an SP signing key). */
+  readonly signAuthnRequests?: boolean;
 }
 
 /**
  * Applies a change as the connection's next version; fails rather than overwrite a change made
  * since it was read.
  *
- * @throws AppError `not_found`, `invalid_request` (IdP settings for an OIDC connection, or a concurrent change).
+ * @throws AppError `not_found`, `invalid_request` (IdP settings or request signing for an OIDC connection, signing without a signing key, or a concurrent change).
  */
 export async function updateConnection(store: Store, connectionId: string, change: ConnectionChange): Promise<Connection> {
   const current = await requireConnection(store, connectionId);
@@ -245,6 +248,13 @@ export async function updateConnection(store: Store, connectionId: string, chang
     if (next.protocol !== 'saml') throw new AppError('invalid_request', `connection ${connectionId} is an OIDC connection; IdP metadata is for SAML ones`);
     const refreshed = refreshFromMetadata(next, change.idp.idp).connection;
     next = change.idp.metadataUrl ? { ...refreshed, metadataUrl: change.idp.metadataUrl } : refreshed;
+  }
+  if (change.signAuthnRequests !== undefined) {
+    if (next.protocol !== 'saml') throw new AppError('invalid_request', `connection ${connectionId} is an OIDC connection; signed AuthnRequests are for SAML ones`);
+    if (change.signAuthnRequests && !next.spKeys?.some((key) => key.use === 'signing')) {
+      throw new AppError('invalid_request', `connection ${connectionId} has no SP signing key: generate one first with npm run admin -- connections sp-keys --id ${connectionId} --generate --use signing`);
+    }
+    next = { ...next, signAuthnRequests: change.signAuthnRequests };
   }
   return store.updateConnection(next);
 }
