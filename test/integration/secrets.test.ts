@@ -1,0 +1,146 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runAdmin } from '../../bin/admin';
+import { isAppError } from '../../functions/core/errors';
+import type { SecretInfo } from '../../functions/core/admin/secrets';
+import { runtimeFromEnvironment } from '../../functions/core/runtime';
+import { createLocalFileSecrets } from '../../functions/core/secrets';
+import { createOidcHandler } from '../../functions/oidc';
+import { createSamlHandler } from '../../functions/saml';
+import { issueSamlResponse } from '../../local/saml-idp';
+import { startTestProvider, type TestProvider } from '../support/oidc-provider';
+import { createSamlConnection, invoke, keys, oidcConnection, postAcs, problemCode, responseFor, testRuntime } from '../support/harness';
+
+/** Secrets through the admin CLI (in-process) and the runtime's reading of them, against DynamoDB Local. */
+
+const dir = mkdtempSync(join(tmpdir(), 'sso-secrets-'));
+const secretsFile = join(dir, 'secrets.json');
+const env = { ...process.env, LOCAL_SECRETS_FILE: secretsFile };
+
+async function admin(...argv: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const code = await runAdmin(argv, { stdout: { write: (t: string) => (stdout += t) }, stderr: { write: (t: string) => (stderr += t) }, env, log: () => undefined });
+  return { code, stdout, stderr };
+}
+
+function file(content: string): string {
+  const path = join(dir, randomUUID());
+  writeFileSync(path, content);
+  return path;
+}
+
+const CLIENT_ID = 'secrets-rp';
+const CLIENT_SECRET = 'secrets-rp-secret';
+const CONNECTION_ID = `oidc-secrets-${randomUUID().slice(0, 8)}`;
+let op: TestProvider;
+
+beforeAll(async () => {
+  op = await startTestProvider({ clients: [{ client_id: CLIENT_ID, client_secret: CLIENT_SECRET, redirect_uris: [`https://sso.test/oidc/${CONNECTION_ID}/callback`] }] });
+});
+afterAll(() => op.stop());
+
+describe('secrets verbs', () => {
+  it('sets, lists (names and dates, never values) and removes a secret in a 0600 local store', async () => {
+    const name = `s-${randomUUID().slice(0, 8)}`;
+    const set = await admin('secrets', 'set', '--name', name, '--file', file('first-value\n'));
+    expect(set).toMatchObject({ code: 0, stderr: '' });
+    expect(set.stdout).not.toContain('first-value');
+    expect(statSync(secretsFile).mode & 0o777).toBe(0o600);
+    expect(await createLocalFileSecrets(secretsFile).read(name)).toBe('first-value');
+
+    let stdin = 'second-value';
+    const update = await runAdmin(['secrets', 'set', '--name', name, '--stdin'], { stdout: { write: () => true }, stderr: { write: () => true }, env, stdin: async () => stdin });
+    expect(update).toBe(0);
+    expect(await createLocalFileSecrets(secretsFile).read(name)).toBe('second-value');
+    stdin = '';
+
+    const list = await admin('secrets', 'list', '--json');
+    expect(list.code).toBe(0);
+    expect(list.stdout).not.toContain('second-value');
+    const listed = (JSON.parse(list.stdout) as SecretInfo[]).find((s) => s.name === name);
+    expect(listed).toEqual({ name, createdAt: expect.any(String), updatedAt: expect.any(String) });
+    expect((await admin('secrets', 'list')).stdout).not.toContain('second-value');
+
+    expect((await admin('secrets', 'remove', '--name', name)).code).toBe(0);
+    expect(JSON.parse(readFileSync(secretsFile, 'utf8'))).not.toHaveProperty(name);
+    expect(await admin('secrets', 'remove', '--name', name)).toMatchObject({ code: 1 });
+    expect((await admin('secrets', 'set', '--name', 'bad name!', '--file', file('x'))).code).toBe(2);
+    expect((await admin('secrets', 'set', '--name', name)).code).toBe(2);
+  });
+
+  it('refuses add-oidc with a client secret name that does not exist, naming the command that creates it', async () => {
+    const tenant = `tenant-${randomUUID().slice(0, 8)}`;
+    expect((await admin('tenants', 'add', '--id', tenant)).code).toBe(0);
+    const args = ['connections', 'add-oidc', '--tenant', tenant, '--id', `oidc-${randomUUID().slice(0, 8)}`, '--issuer', op.issuer, '--client-id', CLIENT_ID, '--client-secret-name'];
+    const missing = await admin(...args, 'no-such-secret');
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('secrets set --name no-such-secret');
+
+    const name = `present-${randomUUID().slice(0, 8)}`;
+    expect((await admin('secrets', 'set', '--name', name, '--file', file('x'))).code).toBe(0);
+    expect(await admin(...args, name)).toMatchObject({ code: 0 });
+  });
+});
+
+describe('reading secrets at login', () => {
+  it('answers a missing client secret with service_unavailable, and uses a secret set while the runtime runs at the next login', async () => {
+    const runtime = { ...(await runtimeFromEnvironment(env)), log: () => undefined };
+    const secretName = `rp-${randomUUID().slice(0, 8)}`;
+    const connection = oidcConnection({ id: CONNECTION_ID, tenantId: `tenant-${randomUUID()}`, issuer: op.issuer, clientId: CLIENT_ID, clientSecretName: secretName });
+    await runtime.store.putTenant({ id: connection.tenantId, name: 'Secrets tenant' });
+    await runtime.store.putConnection(connection);
+    const handler = createOidcHandler(runtime);
+    const logIn = async () => {
+      const sub = `user-${randomUUID()}`;
+      op.signInAs({ sub, email: `${sub}@example.test`, email_verified: true });
+      const start = await invoke(handler, { method: 'GET', url: `/oidc/${connection.id}/login?return_to=${encodeURIComponent('https://app.example.test/')}` });
+      if (start.statusCode !== 302) return start;
+      const redirect = await op.authorize(String(start.headers?.location));
+      return invoke(handler, { method: 'GET', url: redirect.pathname + redirect.search, headers: { cookie: String(start.cookies?.[0]).split(';')[0]! } });
+    };
+
+    const missing = await logIn();
+    expect(missing.statusCode).toBe(503);
+    expect(problemCode(missing)).toBe('service_unavailable');
+
+    expect((await admin('secrets', 'set', '--name', secretName, '--file', file(CLIENT_SECRET))).code).toBe(0);
+    const signedIn = await logIn();
+    expect(signedIn.statusCode).toBe(303);
+
+    // A changed value is read at the next login too: the provider now refuses the client.
+    expect((await admin('secrets', 'set', '--name', secretName, '--file', file('not-the-secret'))).code).toBe(0);
+    const wrong = await logIn();
+    expect(problemCode(wrong)).toBe('oidc_idp_error');
+  });
+
+  it('names the missing secret in its refusal (logged), never a value', async () => {
+    const error = await createLocalFileSecrets(secretsFile).read('never-set').catch((e: unknown) => e);
+    expect(isAppError(error, 'service_unavailable')).toBe(true);
+    expect((error as Error).message).toContain('never-set');
+  });
+
+  it('answers an ACS post with service_unavailable when the decryption key secret is missing', async () => {
+    const runtime = await testRuntime();
+    const cert = keys.read('sp-encryption.cert.pem');
+    const connection = await createSamlConnection(runtime, {
+      allowIdpInitiated: true,
+      spKeys: [{ id: 'encryption-1', use: 'encryption', certificate: cert, secretName: 'missing-sp-key', createdAt: new Date().toISOString() }],
+    });
+    const result = await postAcs(createSamlHandler(runtime), connection.id, await issueSamlResponse(responseFor(connection, runtime, { encryptFor: cert })));
+    expect(result.statusCode).toBe(503);
+    expect(problemCode(result)).toBe('service_unavailable');
+  });
+
+  it('reads no decryption secret for a connection without encryption (its signing key secret missing too)', async () => {
+    const runtime = await testRuntime();
+    const connection = await createSamlConnection(runtime, {
+      allowIdpInitiated: true,
+      spKeys: [{ id: 'signing-1', use: 'signing', certificate: keys.read('sp-encryption.cert.pem'), secretName: 'missing-signing-key', createdAt: new Date().toISOString() }],
+    });
+    const result = await postAcs(createSamlHandler(runtime), connection.id, await issueSamlResponse(responseFor(connection, runtime)));
+    expect(result.statusCode).toBe(303);
+  });
+});
