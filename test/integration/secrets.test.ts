@@ -4,7 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runAdmin } from '../../bin/admin';
 import { isAppError } from '../../functions/core/errors';
-import type { SecretInfo } from '../../functions/core/admin/secrets';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { secretsManagerStore, type SecretInfo } from '../../functions/core/admin/secrets';
 import { runtimeFromEnvironment } from '../../functions/core/runtime';
 import { createLocalFileSecrets } from '../../functions/core/secrets';
 import { createOidcHandler } from '../../functions/oidc';
@@ -142,5 +145,58 @@ describe('reading secrets at login', () => {
     });
     const result = await postAcs(createSamlHandler(runtime), connection.id, await issueSamlResponse(responseFor(connection, runtime)));
     expect(result.statusCode).toBe(303);
+  });
+});
+
+describe('the Secrets Manager store (--stack)', () => {
+  it('creates, updates, lists under the prefix only, and deletes, speaking the Secrets Manager API to a loopback endpoint', async () => {
+    // Secrets Manager's JSON protocol, answered on loopback: the real SDK client, no mock of it.
+    const secrets = new Map<string, { value: string; created: number }>();
+    const calls: string[] = [];
+    const server = createServer((request, response) => {
+      let body = '';
+      request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      request.on('end', () => {
+        const action = String(request.headers['x-amz-target']).split('.')[1]!;
+        const input = JSON.parse(body) as { Name?: string; SecretId?: string; SecretString?: string };
+        calls.push(action);
+        const fail = (type: string) => {
+          response.statusCode = 400;
+          response.end(JSON.stringify({ __type: type, message: type }));
+        };
+        response.setHeader('content-type', 'application/x-amz-json-1.1');
+        const id = input.Name ?? input.SecretId!;
+        if (action === 'CreateSecret') {
+          if (secrets.has(id)) return fail('ResourceExistsException');
+          secrets.set(id, { value: input.SecretString!, created: 1_700_000_000 });
+        } else if (action === 'PutSecretValue') {
+          if (!secrets.has(id)) return fail('ResourceNotFoundException');
+          secrets.set(id, { ...secrets.get(id)!, value: input.SecretString! });
+        } else if (action === 'DeleteSecret' || action === 'DescribeSecret') {
+          if (!secrets.has(id)) return fail('ResourceNotFoundException');
+          if (action === 'DeleteSecret') secrets.delete(id);
+        } else if (action === 'ListSecrets') {
+          return response.end(JSON.stringify({ SecretList: [...secrets].map(([Name, s]) => ({ Name, CreatedDate: s.created, LastChangedDate: s.created })) }));
+        }
+        response.end(JSON.stringify({ Name: id }));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const client = new SecretsManagerClient({ endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, region: 'local', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+      const store = secretsManagerStore(client, 'sso/Sso-test/');
+      secrets.set('sso/Sso-testing/other', { value: 'x', created: 1_700_000_000 });
+      expect(await store.set('rp-secret', 'one')).toBe('created');
+      expect(await store.set('rp-secret', 'two')).toBe('updated');
+      expect(secrets.get('sso/Sso-test/rp-secret')?.value).toBe('two');
+      expect(await store.list()).toEqual([{ name: 'rp-secret', createdAt: '2023-11-14T22:13:20.000Z', updatedAt: '2023-11-14T22:13:20.000Z' }]);
+      expect(await store.has('rp-secret')).toBe(true);
+      expect(await store.remove('rp-secret')).toBe(true);
+      expect(await store.remove('rp-secret')).toBe(false);
+      expect(await store.has('rp-secret')).toBe(false);
+      expect(calls).toEqual(['CreateSecret', 'CreateSecret', 'PutSecretValue', 'ListSecrets', 'DescribeSecret', 'DeleteSecret', 'DeleteSecret', 'DescribeSecret']);
+    } finally {
+      server.close();
+    }
   });
 });
