@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { secretsManagerStore, type SecretInfo } from '../../functions/core/admin/secrets';
 import { runtimeFromEnvironment } from '../../functions/core/runtime';
-import { createLocalFileSecrets } from '../../functions/core/secrets';
+import { createLocalFileSecrets, createSecretsManagerSecrets } from '../../functions/core/secrets';
 import { createOidcHandler } from '../../functions/oidc';
 import { createSamlHandler } from '../../functions/saml';
 import { issueSamlResponse } from '../../local/saml-idp';
@@ -148,42 +148,50 @@ describe('reading secrets at login', () => {
   });
 });
 
-describe('the Secrets Manager store (--stack)', () => {
-  it('creates, updates, lists under the prefix only, and deletes, speaking the Secrets Manager API to a loopback endpoint', async () => {
-    // Secrets Manager's JSON protocol, answered on loopback: the real SDK client, no mock of it.
-    const secrets = new Map<string, { value: string; created: number }>();
-    const calls: string[] = [];
-    const server = createServer((request, response) => {
-      let body = '';
-      request.on('data', (chunk: Buffer) => (body += chunk.toString()));
-      request.on('end', () => {
-        const action = String(request.headers['x-amz-target']).split('.')[1]!;
-        const input = JSON.parse(body) as { Name?: string; SecretId?: string; SecretString?: string };
-        calls.push(action);
-        const fail = (type: string) => {
-          response.statusCode = 400;
-          response.end(JSON.stringify({ __type: type, message: type }));
-        };
-        response.setHeader('content-type', 'application/x-amz-json-1.1');
-        const id = input.Name ?? input.SecretId!;
-        if (action === 'CreateSecret') {
-          if (secrets.has(id)) return fail('ResourceExistsException');
-          secrets.set(id, { value: input.SecretString!, created: 1_700_000_000 });
-        } else if (action === 'PutSecretValue') {
-          if (!secrets.has(id)) return fail('ResourceNotFoundException');
-          secrets.set(id, { ...secrets.get(id)!, value: input.SecretString! });
-        } else if (action === 'DeleteSecret' || action === 'DescribeSecret') {
-          if (!secrets.has(id)) return fail('ResourceNotFoundException');
-          if (action === 'DeleteSecret') secrets.delete(id);
-        } else if (action === 'ListSecrets') {
-          return response.end(JSON.stringify({ SecretList: [...secrets].map(([Name, s]) => ({ Name, CreatedDate: s.created, LastChangedDate: s.created })) }));
-        }
-        response.end(JSON.stringify({ Name: id }));
-      });
+/** Secrets Manager's JSON protocol, answered on loopback: the real SDK client talks to it, no mock of the SDK. */
+async function loopbackSecretsManager() {
+  const secrets = new Map<string, { value: string; created: number }>();
+  const calls: string[] = [];
+  const server = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk: Buffer) => (body += chunk.toString()));
+    request.on('end', () => {
+      const action = String(request.headers['x-amz-target']).split('.')[1]!;
+      const input = JSON.parse(body) as { Name?: string; SecretId?: string; SecretString?: string };
+      calls.push(action);
+      const fail = (type: string) => {
+        response.statusCode = 400;
+        response.end(JSON.stringify({ __type: type, message: type }));
+      };
+      response.setHeader('content-type', 'application/x-amz-json-1.1');
+      const id = input.Name ?? input.SecretId!;
+      if (action === 'CreateSecret') {
+        if (secrets.has(id)) return fail('ResourceExistsException');
+        secrets.set(id, { value: input.SecretString!, created: 1_700_000_000 });
+      } else if (action === 'PutSecretValue') {
+        if (!secrets.has(id)) return fail('ResourceNotFoundException');
+        secrets.set(id, { ...secrets.get(id)!, value: input.SecretString! });
+      } else if (action === 'DeleteSecret' || action === 'DescribeSecret') {
+        if (!secrets.has(id)) return fail('ResourceNotFoundException');
+        if (action === 'DeleteSecret') secrets.delete(id);
+      } else if (action === 'GetSecretValue') {
+        if (!secrets.has(id)) return fail('ResourceNotFoundException');
+        return response.end(JSON.stringify({ Name: id, SecretString: secrets.get(id)!.value }));
+      } else if (action === 'ListSecrets') {
+        return response.end(JSON.stringify({ SecretList: [...secrets].map(([Name, s]) => ({ Name, CreatedDate: s.created, LastChangedDate: s.created })) }));
+      }
+      response.end(JSON.stringify({ Name: id }));
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const client = new SecretsManagerClient({ endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, region: 'local', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+  return { secrets, calls, client, close: () => server.close() };
+}
+
+describe('Secrets Manager', () => {
+  it('the secrets verbs\' store creates, updates, lists under the prefix only, and deletes', async () => {
+    const { secrets, calls, client, close } = await loopbackSecretsManager();
     try {
-      const client = new SecretsManagerClient({ endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, region: 'local', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
       const store = secretsManagerStore(client, 'sso/Sso-test/');
       secrets.set('sso/Sso-testing/other', { value: 'x', created: 1_700_000_000 });
       expect(await store.set('rp-secret', 'one')).toBe('created');
@@ -196,7 +204,26 @@ describe('the Secrets Manager store (--stack)', () => {
       expect(await store.has('rp-secret')).toBe(false);
       expect(calls).toEqual(['CreateSecret', 'CreateSecret', 'PutSecretValue', 'ListSecrets', 'DescribeSecret', 'DeleteSecret', 'DeleteSecret', 'DescribeSecret']);
     } finally {
-      server.close();
+      close();
+    }
+  });
+
+  it('the login functions read a secret under the prefix, cache it 60 s, then read the new value; a missing one is service_unavailable', async () => {
+    const { secrets, client, close } = await loopbackSecretsManager();
+    try {
+      let now = 1_000_000;
+      const reader = createSecretsManagerSecrets(client, 'sso/Sso-test/', { now: () => now });
+      const error = await reader.read('rp-secret').catch((e: unknown) => e);
+      expect(isAppError(error, 'service_unavailable')).toBe(true);
+      secrets.set('sso/Sso-test/rp-secret', { value: 'one', created: 1 });
+      expect(await reader.read('rp-secret')).toBe('one');
+      secrets.set('sso/Sso-test/rp-secret', { value: 'two', created: 1 });
+      now += 59_000;
+      expect(await reader.read('rp-secret')).toBe('one');
+      now += 2_000;
+      expect(await reader.read('rp-secret')).toBe('two');
+    } finally {
+      close();
     }
   });
 });
