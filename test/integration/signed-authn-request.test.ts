@@ -103,6 +103,16 @@ describe('signed AuthnRequests', () => {
     expect(verify('sha256', Buffer.from(signed), key.certificate, signature)).toBe(true);
   });
 
+  it('follows WantAuthnRequestsSigned when the connection is updated from new metadata', async () => {
+    const id = await newConnection();
+    const key = await generateSigningKey(id);
+    expect(new URL(String((await startLogin(id)).headers?.location)).searchParams.has('Signature')).toBe(false);
+    expect((await admin('connections', 'update', '--id', id, '--metadata', metadataFile(true))).code).toBe(0);
+    expect(((await store.getConnection(id)) as SamlConnection).idpWantsAuthnRequestsSigned).toBe(true);
+    const { signed, signature } = rawQuery(String((await startLogin(id)).headers?.location));
+    expect(verify('sha256', Buffer.from(signed), key.certificate, signature)).toBe(true);
+  });
+
   it('sends unsigned requests when neither the connection nor the IdP asks, even with a signing key', async () => {
     const id = await newConnection();
     await generateSigningKey(id);
