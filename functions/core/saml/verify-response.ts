@@ -62,7 +62,7 @@ const KEY_TRANSPORT = new Set(['http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p'
 /**
  * Verifies a base64 SAMLResponse completely: schema, status, issuer, destination, exactly one
  * assertion, a signature by one of the connection's certificates over the response or the
- * assertion with an allowed algorithm, decryption with the SP key, and the assertion's issuer,
+ * assertion with an allowed algorithm, decryption with one of the SP keys, and the assertion's issuer,
  * time window, audience and bearer subject confirmation (recipient, expiry, InResponseTo).
  * InResponseTo consumption and the replay cache need storage and are the caller's.
  *
