@@ -26,7 +26,7 @@ const options = {
 };
 const checks = {
   idpEntityId: options.issuer, idpCertificates: [options.signingCert], spEntityId: options.audience, acsUrl: options.recipient,
-  clockSkewSeconds: 60, allowSha1: false, now, decryptionKey: key('sp-encryption.key.pem'),
+  clockSkewSeconds: 60, allowSha1: false, now, decryptionKeys: [key('sp-encryption.key.pem')],
 };
 
 const signed = await issueSamlResponse({ ...options, sign: 'both' });
@@ -43,7 +43,7 @@ const okta = readFileSync(new URL('../../shared/interop/saml/okta.response.b64',
 await measure('verifySamlResponse, real Okta response (interop corpus)', 300, () =>
   verifySamlResponse(okta, {
     idpEntityId: 'http://www.okta.com/exk659aytfMeNI49v0h7', idpCertificates: [readFileSync(new URL('../../shared/interop/saml/okta.idp-cert.pem', import.meta.url), 'utf8')],
-    spEntityId: '"123"', acsUrl: 'http://localhost:8080/v1/_saml_callback', clockSkewSeconds: 60, allowSha1: false, now: new Date('2016-07-25T23:20:15.859Z'),
+    spEntityId: '"123"', acsUrl: 'http://localhost:8080/v1/_saml_callback', clockSkewSeconds: 60, allowSha1: false, decryptionKeys: [], now: new Date('2016-07-25T23:20:15.859Z'),
   }),
 );
 console.log(`${'schema validation share of a verification'.padEnd(58)} ${((schema / verify) * 100).toFixed(1).padStart(9)} %`);

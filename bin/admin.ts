@@ -15,16 +15,18 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { planConfiguration } from '../functions/core/admin/apply';
 import { parseConfiguration, parseConfigurationText } from '../functions/core/admin/apply-file';
-import { addConnection, changedConnection, checkId, discoverIssuer, newOidcConnection, newSamlConnection, parseCertificates, requireConnection, resolveIdp, type ConnectionChange, type IdpSource, type OidcSettings, type SamlSettings } from '../functions/core/admin/connections';
+import { addConnection, changedConnection, requireSigningKey, checkId, discoverIssuer, newOidcConnection, newSamlConnection, parseCertificates, requireConnection, resolveIdp, type ConnectionChange, type IdpSource, type OidcSettings, type SamlSettings } from '../functions/core/admin/connections';
 import { describeConnection, describeLoginReport, describeTenant, describeUser, fields, seats, table } from '../functions/core/admin/describe';
 import { evaluateLoginInput, parseClaims, samlResponseFromText, type LoginInput } from '../functions/core/admin/evaluation';
 import { parseConnectionPolicy, parseReturnTarget, policyWarnings, type ConnectionPolicy } from '../functions/core/admin/policy';
+import { checkSecretName, requireSecret, secretStoreFromEnvironment, type SecretStore } from '../functions/core/admin/secrets';
+import { addExistingSpKey, addGeneratedSpKey, describeSpKeys, retireSpKey, type SpKeyInfo } from '../functions/core/admin/sp-keys';
 import { stackEnvironment } from '../functions/core/admin/stack';
 import { addTenant, removeTenant, requireTenant, updateTenant } from '../functions/core/admin/tenants';
 import { addUser, deactivateUser, reactivateUser, removeUser, requireUser, updateUser, type UserRef } from '../functions/core/admin/users';
 import type { Environment } from '../functions/core/config';
 import { AppError } from '../functions/core/errors';
-import type { Connection, OidcConnection, User } from '../functions/core/model';
+import type { Connection, OidcConnection, SpKey, User } from '../functions/core/model';
 import { runtimeFromEnvironment, type Runtime } from '../functions/core/runtime';
 import { spEndpoints, spMetadata } from '../functions/core/saml/service-provider';
 import { expiringCertificates, type IdpMetadata } from '../functions/core/saml/idp-metadata';
@@ -40,6 +42,8 @@ export interface AdminIo {
   readonly fetch?: typeof fetch;
   /** Receives the structured log lines of audit events; by default they go nowhere (the events are stored and published all the same). */
   readonly log?: (entry: Readonly<Record<string, unknown>>) => void;
+  /** What `secrets set --stdin` reads. @default process.stdin to its end */
+  readonly stdin?: () => Promise<string>;
 }
 
 /** Bad usage: exit code 2, with a pointer to the command's help. */
@@ -176,6 +180,8 @@ interface Context {
   readonly runtime: Runtime;
   readonly io: AdminIo;
   readonly json: boolean;
+  /** Secrets Manager under the stack's prefix, or the local secrets file. @throws Error when the target has neither. */
+  readonly secrets: () => SecretStore;
 }
 
 type Action = (context: Context) => Promise<number | void>;
@@ -305,7 +311,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
 
   'connections add-saml': {
     synopsis:
-      'connections add-saml --tenant T --id C (--metadata FILE|URL | --entity-id ID --sso-url URL --cert FILE...) [--sp-entity-id ID] [--acs-url URL] [--allow-sha1] [--allow-idp-initiated] [--clock-skew S] [--return-to URL...] [--policy FILE.json] [--name NAME] [--disabled]',
+      'connections add-saml --tenant T --id C (--metadata FILE|URL | --entity-id ID --sso-url URL --cert FILE...) [--sp-entity-id ID] [--acs-url URL] [--allow-sha1] [--allow-idp-initiated] [--clock-skew S] [--subject-attribute NAME] [--return-to URL...] [--policy FILE.json] [--name NAME] [--disabled]',
     summary: 'add a SAML connection from the IdP metadata (a file, or an https URL kept for the scheduled refresh) or its settings',
     details: [
       '--metadata FILE|URL  the IdP metadata XML: entity id, HTTP-Redirect SSO URL, signing certificates',
@@ -315,12 +321,13 @@ const COMMANDS: Readonly<Record<string, Command>> = {
       '--allow-sha1         accept RSA-SHA1 signatures and SHA-1 digests',
       '--allow-idp-initiated   accept responses without InResponseTo',
       '--clock-skew S       seconds of skew allowed (default 120)',
+      '--subject-attribute NAME   the IdP attribute that identifies users instead of the NameID (needed where the IdP sends a transient NameID)',
       RETURN_TO_HELP,
       POLICY_HELP,
     ],
     options: {
       tenant: str, id: str, name: str, metadata: str, 'entity-id': str, 'sso-url': str, cert: strs, 'sp-entity-id': str, 'acs-url': str,
-      'allow-sha1': bool, 'allow-idp-initiated': bool, 'clock-skew': str, 'return-to': strs, policy: str, disabled: bool,
+      'allow-sha1': bool, 'allow-idp-initiated': bool, 'clock-skew': str, 'subject-attribute': str, 'return-to': strs, policy: str, disabled: bool,
     },
     async prepare(args, io) {
       const tenantId = args.required('tenant');
@@ -353,6 +360,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
         allowSha1: args.flag('allow-sha1'),
         allowIdpInitiated: args.flag('allow-idp-initiated'),
         ...(clockSkewSeconds === undefined ? {} : { clockSkewSeconds }),
+        ...(args.string('subject-attribute') ? { subjectAttribute: args.required('subject-attribute') } : {}),
         enabled: !args.flag('disabled'),
         ...(policy ? { policy } : {}),
       });
@@ -402,7 +410,10 @@ const COMMANDS: Readonly<Record<string, Command>> = {
           ...(policy ? { policy } : {}),
         }),
       );
-      return (context) => added(context, connection);
+      return async (context) => {
+        await requireSecret(context.secrets(), clientSecretName, 'the client secret');
+        await added(context, connection);
+      };
     },
   },
   'connections list': {
@@ -438,7 +449,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   },
   'connections update': {
     synopsis:
-      'connections update --id C [--name NAME] [--enable | --disable] [--policy FILE.json] [--return-to URL...] SAML: [--metadata FILE|URL] [--entity-id ID] [--sso-url URL] [--cert FILE...] [--sp-entity-id ID] [--acs-url URL] [--clock-skew S] [--[no-]allow-sha1] [--[no-]allow-idp-initiated] OIDC: [--issuer URL] [--client-id ID] [--client-secret-name NAME] [--auth METHOD] [--scopes "..."] [--id-token-alg ALG...] [--entra-tenant ID...]',
+      'connections update --id C [--name NAME] [--enable | --disable] [--policy FILE.json] [--return-to URL...] SAML: [--metadata FILE|URL] [--entity-id ID] [--sso-url URL] [--cert FILE...] [--sp-entity-id ID] [--acs-url URL] [--clock-skew S] [--[no-]allow-sha1] [--[no-]allow-idp-initiated] [--[no-]sign-authn-requests] [--subject-attribute NAME | --no-subject-attribute] OIDC: [--issuer URL] [--client-id ID] [--client-secret-name NAME] [--auth METHOD] [--scopes "..."] [--id-token-alg ALG...] [--entra-tenant ID...]',
     summary: 'change a connection, as its next version (refused if someone changed it meanwhile); an option of the other protocol is refused',
     details: [
       POLICY_HELP,
@@ -446,6 +457,8 @@ const COMMANDS: Readonly<Record<string, Command>> = {
       '--metadata FILE|URL  SAML: re-read the IdP metadata; new certificates are added beside the old ones',
       '--cert FILE          SAML: replaces the IdP certificates (repeatable: give the old and the new for a rotation overlap)',
       '--entity-id, --sso-url, --sp-entity-id, --acs-url, --clock-skew S, --allow-sha1/--no-allow-sha1, --allow-idp-initiated/--no-allow-idp-initiated   SAML, as for add-saml',
+      '--sign-authn-requests, --no-sign-authn-requests   SAML: sign AuthnRequests with the newest SP signing key (or stop; an IdP whose metadata wants them signed gets them signed all the same)',
+      '--subject-attribute NAME   SAML: the IdP attribute that identifies users instead of the NameID (needed for a transient NameID); --no-subject-attribute goes back to the NameID',
       '--issuer, --client-id, --client-secret-name, --auth, --scopes, --entra-tenant (repeatable: replaces the list)   OIDC, as for add-oidc; checked against the discovery document',
       '--id-token-alg ALG   OIDC: an accepted ID token algorithm (repeatable; asymmetric only: RS256, PS256, ES256, EdDSA...)',
     ],
@@ -453,6 +466,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
       id: str, policy: str, enable: bool, disable: bool, name: str, metadata: str, 'return-to': strs,
       'entity-id': str, 'sso-url': str, cert: strs, 'sp-entity-id': str, 'acs-url': str, 'clock-skew': str,
       'allow-sha1': bool, 'no-allow-sha1': bool, 'allow-idp-initiated': bool, 'no-allow-idp-initiated': bool,
+      'sign-authn-requests': bool, 'no-sign-authn-requests': bool, 'subject-attribute': str, 'no-subject-attribute': bool,
       issuer: str, 'client-id': str, 'client-secret-name': str, auth: str, scopes: str, 'id-token-alg': strs, 'entra-tenant': strs,
     },
     async prepare(args, io) {
@@ -482,7 +496,10 @@ const COMMANDS: Readonly<Record<string, Command>> = {
         clockSkewSeconds: args.integer('clock-skew'),
         allowSha1: toggle('allow-sha1'),
         allowIdpInitiated: toggle('allow-idp-initiated'),
+        signAuthnRequests: toggle('sign-authn-requests'),
+        subjectAttribute: args.flag('no-subject-attribute') ? (args.given('subject-attribute') ? undefined : null) : args.string('subject-attribute'),
       });
+      if (args.flag('no-subject-attribute') && args.given('subject-attribute')) throw new UsageError('give --subject-attribute or --no-subject-attribute, not both');
       const scopes = args.string('scopes')?.split(/[\s,]+/).filter(Boolean);
       if (scopes && !scopes.includes('openid')) throw new UsageError('--scopes must include openid');
       const auth = args.string('auth');
@@ -508,12 +525,14 @@ const COMMANDS: Readonly<Record<string, Command>> = {
       if (Object.keys(change).length === 0) throw new UsageError('nothing to change: give an option to change (see --help)');
       // The options of the other protocol, named as the admin typed them.
       const given = (names: readonly string[]) => names.find((name) => args.given(name));
-      const samlOnly = given(['metadata', 'entity-id', 'sso-url', 'cert', 'sp-entity-id', 'acs-url', 'clock-skew', 'allow-sha1', 'no-allow-sha1', 'allow-idp-initiated', 'no-allow-idp-initiated']);
+      const samlOnly = given(['metadata', 'entity-id', 'sso-url', 'cert', 'sp-entity-id', 'acs-url', 'clock-skew', 'allow-sha1', 'no-allow-sha1', 'allow-idp-initiated', 'no-allow-idp-initiated', 'sign-authn-requests', 'no-sign-authn-requests', 'subject-attribute', 'no-subject-attribute']);
       const oidcOnly = given(['issuer', 'client-id', 'client-secret-name', 'auth', 'scopes', 'id-token-alg', 'entra-tenant']);
       return async (context) => {
         const current = await requireConnection(context.runtime.store, id);
         const misfit = current.protocol === 'saml' ? oidcOnly : samlOnly;
         if (misfit) throw new InputError(`--${misfit} is for ${current.protocol === 'saml' ? 'OIDC' : 'SAML'} connections; ${id} is ${current.protocol === 'saml' ? 'a SAML' : 'an OIDC'} connection`);
+        // A missing signing key is a refusal of this connection's state (exit 1), not bad input.
+        if (saml.signAuthnRequests && current.protocol === 'saml') requireSigningKey(current);
         const next = await input(`connection ${id}`, () => changedConnection(current, change, io.fetch));
         const connection = await context.runtime.store.updateConnection(next);
         print(context, connection, () => describeConnection(connection, context.runtime.config.publicBaseUrl));
@@ -546,6 +565,102 @@ const COMMANDS: Readonly<Record<string, Command>> = {
         const endpoints = spEndpoints(connection, context.runtime.config.publicBaseUrl);
         const metadata = spMetadata(connection, endpoints);
         print(context, { ...endpoints, metadata }, () => metadata);
+      };
+    },
+  },
+  'connections sp-keys': {
+    synopsis: 'connections sp-keys --id C [--generate --use encryption|signing | --add --use encryption|signing --cert FILE --secret NAME | --retire KEY_ID|FINGERPRINT]',
+    summary: 'list, generate (RSA 3072, self-signed certificate, private key kept as a secret), add or retire the SP keys of a SAML connection',
+    details: [
+      '--generate --use U   a new key beside the old ones (a rotation: the metadata lists both, decryption tries each, signing takes the newest)',
+      '--add --use U --cert FILE --secret NAME   a key you bring: its certificate, and the secret already holding its PEM private key',
+      '--retire KEY         drop a key (its id, or its certificate\'s SHA-256 fingerprint) and remove its secret',
+    ],
+    options: { id: str, generate: bool, add: bool, use: str, cert: str, secret: str, retire: str },
+    async prepare(args) {
+      const id = args.required('id');
+      const modes = ['generate', 'add'].filter((m) => args.flag(m)).length + (args.string('retire') === undefined ? 0 : 1);
+      if (modes > 1) throw new UsageError('give one of --generate, --add or --retire');
+      const uses: readonly SpKey['use'][] = ['encryption', 'signing'];
+      const useOption = () => {
+        const use = uses.find((u) => u === args.required('use'));
+        if (!use) throw new UsageError(`--use must be encryption or signing, got "${args.required('use')}"`);
+        return use;
+      };
+      const shown = (context: Context, key: SpKeyInfo, verb: string) =>
+        print(context, key, () => `${verb} ${key.use} key ${key.id} of ${id} (certificate SHA-256 ${key.fingerprint}, expires ${key.expiresAt.slice(0, 10)}; private key in secret ${key.secretName})`);
+      if (args.flag('generate')) {
+        const use = useOption();
+        return async (context) => {
+          const { key } = await addGeneratedSpKey(context.runtime.store, context.secrets(), id, use, context.runtime.clock());
+          shown(context, key, 'generated');
+          note(context, `give the IdP admin the new SP metadata: npm run admin -- connections metadata --id ${id}`);
+        };
+      }
+      if (args.flag('add')) {
+        const use = useOption();
+        const certs = await input(`--cert ${args.required('cert')}`, async () => parseCertificates(await args.readFile('cert')));
+        if (certs.length !== 1) throw new InputError(`--cert ${args.required('cert')}: holds ${certs.length} certificates, give one`);
+        const secretName = await input('--secret', () => checkSecretName(args.required('secret')));
+        return async (context) => {
+          const { key } = await addExistingSpKey(context.runtime.store, context.secrets(), id, { use, certificate: certs[0]!, secretName }, context.runtime.clock());
+          shown(context, key, 'added');
+        };
+      }
+      const retire = args.string('retire');
+      if (retire !== undefined) {
+        return async (context) => {
+          const { key, secretRemoved } = await retireSpKey(context.runtime.store, context.secrets(), id, retire);
+          shown(context, key, 'retired');
+          if (!secretRemoved) note(context, `its secret ${key.secretName} was gone already`);
+        };
+      }
+      return async (context) => {
+        const connection = await requireConnection(context.runtime.store, id);
+        if (connection.protocol !== 'saml') throw new AppError('invalid_request', `connection ${id} is an OIDC connection; SP keys are for SAML ones`);
+        const keys = describeSpKeys(connection);
+        print(context, keys, () => table(['KEY', 'USE', 'CREATED', 'EXPIRES', 'SECRET', 'SHA-256'], keys.map((k) => [k.id, k.use, k.createdAt.slice(0, 10), k.expiresAt.slice(0, 10), k.secretName, k.fingerprint])));
+      };
+    },
+  },
+
+  'secrets set': {
+    synopsis: 'secrets set --name NAME (--file FILE | --stdin)',
+    summary: 'create a secret or give it a new value (a client secret, a private JWK, an SP private key); the value is never printed',
+    details: ['--file FILE          the value is the file\'s content (one trailing newline dropped)', '--stdin              the value is standard input, to its end (one trailing newline dropped)'],
+    options: { name: str, file: str, stdin: bool },
+    async prepare(args, io) {
+      const name = await input('--name', () => checkSecretName(args.required('name')));
+      if ((args.string('file') === undefined) === !args.flag('stdin')) throw new UsageError('give either --file FILE or --stdin');
+      const raw = args.flag('stdin') ? await (io.stdin ?? readStdin)() : await args.readFile('file');
+      const value = raw.replace(/\r?\n$/, '');
+      if (value === '') throw new InputError(`the value of ${name} is empty`);
+      return async (context) => {
+        const store = context.secrets();
+        const outcome = await store.set(name, value);
+        print(context, { name, [outcome]: true }, () => `${outcome} secret ${name} in ${store.where}`);
+      };
+    },
+  },
+  'secrets list': {
+    synopsis: 'secrets list',
+    summary: 'the secrets\' names and dates (never their values)',
+    options: {},
+    prepare: () => async (context) => {
+      const secrets = await context.secrets().list();
+      print(context, secrets, () => table(['SECRET', 'CREATED', 'UPDATED'], secrets.map((s) => [s.name, s.createdAt ?? '-', s.updatedAt ?? '-'])));
+    },
+  },
+  'secrets remove': {
+    synopsis: 'secrets remove --name NAME',
+    summary: 'remove a secret at once (Secrets Manager: without a recovery window); a connection still naming it answers logins with service_unavailable',
+    options: { name: str },
+    async prepare(args) {
+      const name = await input('--name', () => checkSecretName(args.required('name')));
+      return async (context) => {
+        const store = context.secrets();
+        if (!(await store.remove(name))) throw new AppError('not_found', `there is no secret ${name} in ${store.where}`);
+        print(context, { removed: name }, () => `removed secret ${name}`);
       };
     },
   },
@@ -719,6 +834,9 @@ async function added(context: Context, connection: Connection): Promise<void> {
   print(context, connection, () => describeConnection(connection, context.runtime.config.publicBaseUrl));
   for (const warning of policyWarnings(connection)) note(context, warning);
   if (connection.protocol === 'saml') {
+    if (connection.idpWantsAuthnRequestsSigned && !connection.spKeys?.some((k) => k.use === 'signing')) {
+      note(context, `the IdP's metadata wants signed AuthnRequests: generate a signing key before the first login (npm run admin -- connections sp-keys --id ${connection.id} --generate --use signing)`);
+    }
     const now = context.runtime.clock();
     for (const { expiresAt } of expiringCertificates(connection, now)) {
       note(context, `an IdP certificate ${expiresAt < now ? 'expired' : 'expires'} on ${expiresAt.toISOString().slice(0, 10)}: ask the IdP admin for the next one`);
@@ -729,7 +847,7 @@ async function added(context: Context, connection: Connection): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // Help
 
-const GROUPS = ['tenants', 'connections', 'users'];
+const GROUPS = ['tenants', 'connections', 'users', 'secrets'];
 const GLOBAL_OPTIONS: OptionsConfig = { stack: str, json: bool, help: { type: 'boolean', short: 'h' } };
 
 function usage(group?: string): string {
@@ -825,7 +943,7 @@ async function localTarget(env: Environment): Promise<Target> {
     PUBLIC_BASE_URL: baseUrl,
     SESSION_AUDIENCE: baseUrl,
     LOCAL_SIGNING_KEY_FILE: fileURLToPath(new URL('signing-key.json', LOCAL_DATA)),
-    ...(existsSync(secretsFile) ? { LOCAL_SECRETS_FILE: fileURLToPath(secretsFile) } : {}),
+    LOCAL_SECRETS_FILE: fileURLToPath(secretsFile),
   });
   const prepared = async (endpoint: string) => {
     const client = createDocumentClient({ endpoint });
@@ -870,6 +988,12 @@ async function openTarget(stack: string | undefined, io: AdminIo): Promise<Targe
 
 // ---------------------------------------------------------------------------------------------
 // Entry
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
 
 function firstLine(text: string): string {
   return text.split('\n')[0]!.trim();
@@ -919,7 +1043,8 @@ export async function runAdmin(argv: readonly string[], io: AdminIo): Promise<nu
     const target = await openTarget(args.string('stack'), io);
     try {
       const runtime = await runtimeFromEnvironment(target.env);
-      const context: Context = { runtime: { ...runtime, log: io.log ?? (() => undefined) }, io, json: args.flag('json') };
+      let secrets: SecretStore | undefined;
+      const context: Context = { runtime: { ...runtime, log: io.log ?? (() => undefined) }, io, json: args.flag('json'), secrets: () => (secrets ??= secretStoreFromEnvironment(target.env)) };
       return (await action(context)) ?? 0;
     } finally {
       await target.close();

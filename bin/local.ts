@@ -6,6 +6,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { localSecretStore } from '../functions/core/admin/secrets';
 import { createDocumentClient, createStore, ensureTable } from '../functions/core/store';
 import { GROUP_ENTRIES, type RouteGroup } from '../functions/routes';
 import { seedDemo } from '../local/demo-seed';
@@ -20,6 +21,7 @@ const DATA = new URL('../.local/', import.meta.url);
 const TABLE_NAME = 'sso-local';
 const DEMO_CONNECTION = 'demo-saml';
 const DEMO_OIDC_CONNECTION = 'demo-oidc';
+const DEMO_OIDC_SECRET = 'demo-oidc-client-secret';
 const OIDC_PROVIDER_PORT = Number(process.env.OIDC_PROVIDER_PORT ?? PORT + 1);
 
 mkdirSync(new URL('dynamodb/', DATA), { recursive: true });
@@ -31,7 +33,9 @@ await ensureTable(client, TABLE_NAME);
 
 const devOidc = await startDevOidcProvider({ port: OIDC_PROVIDER_PORT, redirectUris: [`${BASE_URL}/oidc/${DEMO_OIDC_CONNECTION}/callback`] });
 const secretsFile = new URL('secrets.json', DATA);
-writeFileSync(secretsFile, JSON.stringify({ 'demo-oidc-client-secret': devOidc.clientSecret }), { mode: 0o600 });
+// The admin CLI's secrets live in this file too: add the demo client secret when it is missing, never overwrite the file.
+const localSecrets = localSecretStore(secretsFile.pathname);
+if (!(await localSecrets.has(DEMO_OIDC_SECRET))) await localSecrets.set(DEMO_OIDC_SECRET, devOidc.clientSecret);
 
 Object.assign(process.env, {
   LOCAL_SECRETS_FILE: secretsFile.pathname,
@@ -54,7 +58,7 @@ const store = createStore({ tableName: TABLE_NAME, client });
 const seeded = await seedDemo(store, {
   baseUrl: BASE_URL,
   saml: devIdp,
-  oidc: { issuer: devOidc.issuer, clientId: devOidc.clientId, clientSecretName: 'demo-oidc-client-secret' },
+  oidc: { issuer: devOidc.issuer, clientId: devOidc.clientId, clientSecretName: DEMO_OIDC_SECRET },
   ids: { tenant: 'demo', saml: DEMO_CONNECTION, oidc: DEMO_OIDC_CONNECTION },
 });
 for (const note of seeded.notes) console.warn(`note: ${note}`);

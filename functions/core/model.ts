@@ -101,10 +101,28 @@ export interface SamlConnection extends ConnectionBase {
    * @default the NameID
    */
   readonly subjectAttribute?: string;
-  /** The name of the secret that holds the SP's PEM private key for encrypted assertions. */
+  /** The name of the secret that holds the SP's PEM private key for encrypted assertions (one key set by hand; `spKeys` are the CLI's). */
   readonly spDecryptionKeySecret?: string;
-  /** The SP certificate published in metadata for encryption. */
+  /** The SP certificate published in metadata for encryption, beside `spKeys`. */
   readonly spEncryptionCertificate?: string;
+  /** The SP's own keys (`connections sp-keys`): several of a use during a rotation, the newest last. */
+  readonly spKeys?: readonly SpKey[];
+  /** Sign AuthnRequests (HTTP-Redirect binding) with the newest signing key. @default false */
+  readonly signAuthnRequests?: boolean;
+  /** The IdP's metadata says `WantAuthnRequestsSigned="true"`: requests are signed whatever `signAuthnRequests` says. */
+  readonly idpWantsAuthnRequestsSigned?: boolean;
+}
+
+/** An SP key pair of a SAML connection: the certificate published in the SP metadata, the private key a secret. */
+export interface SpKey {
+  /** `<use>-<yyyymmdd>-<random>`, unique within the connection. */
+  readonly id: string;
+  readonly use: 'encryption' | 'signing';
+  /** The self-signed PEM certificate. */
+  readonly certificate: string;
+  /** The secret holding the PEM private key (PKCS#8). */
+  readonly secretName: string;
+  readonly createdAt: string;
 }
 
 export interface OidcConnection extends ConnectionBase {

@@ -1,10 +1,9 @@
-import { readFile } from 'node:fs/promises';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { createEventBridgePublisher, createInMemoryPublisher, type EventPublisher } from './events';
 import { loadConfig, type Environment, type ServiceConfig } from './config';
-import { createInMemorySecrets, createSecretsManagerSecrets, type Secrets } from './secrets';
+import { createInMemorySecrets, createLocalFileSecrets, createSecretsManagerSecrets, type Secrets } from './secrets';
 import { createKmsSigner, createLocalSigner, loadOrCreateLocalSigningKey, type SessionSigner } from './signing';
 import { createDocumentClient, createStore, type Store } from './store';
 
@@ -28,7 +27,7 @@ export function logJsonLine(entry: Readonly<Record<string, unknown>>): void {
 
 /**
  * Builds the runtime from the environment: KMS and Secrets Manager in AWS, a local key file and
- * local secrets file for `npm start` and tests.
+ * local secrets file (re-read when it changes) for `npm start` and tests.
  *
  * @throws Error naming the missing or malformed configuration key.
  */
@@ -44,7 +43,9 @@ export async function runtimeFromEnvironment(env: Environment): Promise<Runtime>
       : createLocalSigner(await loadOrCreateLocalSigningKey(config.localSigningKeyFile!));
   const secrets = env.SECRETS_PREFIX
     ? createSecretsManagerSecrets(new SecretsManagerClient({}), env.SECRETS_PREFIX)
-    : createInMemorySecrets(env.LOCAL_SECRETS_FILE ? JSON.parse(await readFile(env.LOCAL_SECRETS_FILE, 'utf8')) : {});
+    : env.LOCAL_SECRETS_FILE
+      ? createLocalFileSecrets(env.LOCAL_SECRETS_FILE)
+      : createInMemorySecrets({});
   const events = env.EVENT_BUS_NAME ? createEventBridgePublisher(new EventBridgeClient({}), env.EVENT_BUS_NAME) : createInMemoryPublisher();
   return { config, store, signer, secrets, clock: () => new Date(), log: logJsonLine, events };
 }

@@ -17,6 +17,8 @@ import { idpCert, testStore } from '../support/harness';
 const INTEROP = new URL('../../../shared/interop/saml/', import.meta.url);
 const interop = (name: string) => fileURLToPath(new URL(name, INTEROP));
 const dir = mkdtempSync(join(tmpdir(), 'sso-admin-'));
+// This file's own local secret store: test files run in parallel, each with its own.
+process.env.LOCAL_SECRETS_FILE = join(dir, 'secrets.json');
 const store = testStore();
 const logged: Record<string, unknown>[] = [];
 
@@ -101,6 +103,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => discovery.listen(0, '127.0.0.1', resolve));
   issuer = `http://127.0.0.1:${(discovery.address() as AddressInfo).port}`;
+  expect(await admin('secrets', 'set', '--name', 'admin-rp-secret', '--file', file('secret.txt', 'admin-rp-secret-value\n'))).toMatchObject({ code: 0, stderr: '' });
 });
 afterAll(() => new Promise<void>((resolve) => discovery.close(() => resolve())));
 

@@ -25,6 +25,8 @@ export default async function globalSetup(): Promise<void> {
     PUBLIC_BASE_URL: 'https://sso.test',
     SESSION_AUDIENCE: 'https://app.test',
     LOCAL_SIGNING_KEY_FILE: join(mkdtempSync(join(tmpdir(), 'sso-test-')), 'signing-key.json'),
+    // The admin CLI's local secret store in tests (runtimes built by the harness hold their own secrets).
+    LOCAL_SECRETS_FILE: join(mkdtempSync(join(tmpdir(), 'sso-test-secrets-')), 'secrets.json'),
     AWS_REGION: 'local',
     POWERTOOLS_LOG_LEVEL: 'ERROR',
   });

@@ -64,6 +64,7 @@ export interface NewSamlConnection {
   readonly allowSha1?: boolean;
   readonly allowIdpInitiated?: boolean;
   readonly clockSkewSeconds?: number;
+  readonly subjectAttribute?: string;
   readonly enabled?: boolean;
   readonly policy?: ConnectionPolicy;
 }
@@ -80,9 +81,11 @@ export function newSamlConnection(input: NewSamlConnection): SamlConnection {
     idpSsoUrl: input.idp.ssoUrl,
     idpCertificates: [...input.idp.certificates],
     ...(input.metadataUrl ? { metadataUrl: input.metadataUrl } : {}),
+    ...(input.idp.wantAuthnRequestsSigned ? { idpWantsAuthnRequestsSigned: true } : {}),
     ...(input.spEntityId ? { spEntityId: input.spEntityId } : {}),
     ...(input.acsUrl ? { acsUrl: input.acsUrl } : {}),
     clockSkewSeconds: input.clockSkewSeconds ?? 120,
+    ...(input.subjectAttribute ? { subjectAttribute: input.subjectAttribute } : {}),
     allowIdpInitiated: input.allowIdpInitiated ?? false,
     allowSha1: input.allowSha1 ?? false,
     attributeMapping: DEFAULT_ATTRIBUTE_MAPPING,
@@ -256,6 +259,10 @@ export interface SamlSettings {
   readonly allowIdpInitiated?: boolean;
   readonly spDecryptionKeySecret?: string | null;
   readonly spEncryptionCertificate?: string | null;
+  /** Sign AuthnRequests (refused without an SP signing key). */
+  readonly signAuthnRequests?: boolean;
+  /** The IdP attribute that identifies users instead of the NameID; `null` goes back to the NameID. */
+  readonly subjectAttribute?: string | null;
 }
 
 /** OIDC settings of a change; each member present replaces the connection's own, `null` removes an optional one. */
@@ -311,6 +318,15 @@ function checkSaml(current: SamlConnection, settings: SamlSettings): void {
     settings.idpCertificates.forEach((pem) => parseCertificates(pem));
   }
   checkSeconds(settings.clockSkewSeconds, 'the clock skew');
+  if (typeof settings.subjectAttribute === 'string' && settings.subjectAttribute.trim() === '') throw new AppError('invalid_request', 'subjectAttribute must not be empty');
+  if (settings.signAuthnRequests) requireSigningKey(current);
+}
+
+/** @throws AppError `invalid_request` when the connection has no SP signing key to sign AuthnRequests with, naming the command that makes one. */
+export function requireSigningKey(connection: SamlConnection): void {
+  if (!connection.spKeys?.some((key) => key.use === 'signing')) {
+    throw new AppError('invalid_request', `connection ${connection.id} has no SP signing key: generate one first with npm run admin -- connections sp-keys --id ${connection.id} --generate --use signing`);
+  }
 }
 
 /**

@@ -88,6 +88,8 @@ export function describeConnection(connection: Connection, publicBaseUrl: string
       ['acs url', acsUrl],
       ['sp metadata', `${base}/metadata`],
       ['login url', `${base}/login?return_to=<url>`],
+      ['sp keys', (connection.spKeys ?? []).map((k) => `${k.id} (${k.use}, secret ${k.secretName})`)],
+      ['sign requests', connection.signAuthnRequests || connection.idpWantsAuthnRequestsSigned ? `yes${connection.signAuthnRequests ? '' : ' (the IdP metadata wants it)'}` : 'no'],
       ['allow sha1', yesNo(connection.allowSha1)],
       ['idp-initiated', yesNo(connection.allowIdpInitiated)],
       ['clock skew', `${connection.clockSkewSeconds} s`],

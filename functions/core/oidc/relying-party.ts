@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import * as client from 'openid-client';
 import { createRemoteJWKSet, errors as joseErrors, importJWK, jwtVerify, type JWK } from 'jose';
 import { AppError } from '../errors';
@@ -37,8 +38,7 @@ export function idTokenAlgorithms(connection: OidcConnection): string[] {
   return algorithms;
 }
 
-async function clientAuthentication(connection: OidcConnection, secrets: Secrets): Promise<client.ClientAuth> {
-  const secret = await secrets.read(connection.clientSecretName);
+async function clientAuthentication(connection: OidcConnection, secret: string): Promise<client.ClientAuth> {
   switch (connection.tokenEndpointAuthMethod) {
     case 'client_secret_basic':
       return client.ClientSecretBasic(secret);
@@ -54,18 +54,22 @@ async function clientAuthentication(connection: OidcConnection, secrets: Secrets
 }
 
 /**
- * The connection's relying-party configuration: discovery (cached per warm container; a failure
- * is not cached) with its client authentication.
+ * The connection's relying-party configuration: discovery (cached per warm container and client
+ * secret; a failure is not cached) with its client authentication.
  *
- * @throws AppError `service_unavailable` when discovery fails.
+ * @throws AppError `service_unavailable` when discovery fails or the client secret cannot be read.
  */
-export function relyingParty(connection: OidcConnection, secrets: Secrets): Promise<client.Configuration> {
-  const cacheKey = JSON.stringify([connection.id, connection.issuer, connection.clientId, connection.tokenEndpointAuthMethod, connection.clientSecretName, connection.clockToleranceSeconds]);
+export async function relyingParty(connection: OidcConnection, secrets: Secrets): Promise<client.Configuration> {
+  // The secret is read at every login (the store caches it briefly) and its digest keys the cache,
+  // so a client secret the admin changes is used at the next login, without a restart.
+  const secret = await secrets.read(connection.clientSecretName);
+  const secretDigest = createHash('sha256').update(secret).digest('base64url');
+  const cacheKey = JSON.stringify([connection.id, connection.issuer, connection.clientId, connection.tokenEndpointAuthMethod, secretDigest, connection.clockToleranceSeconds]);
   const cached = configurations.get(cacheKey);
   if (cached) return cached;
   const issuer = new URL(connection.issuer);
   const configuration = (async () => {
-    const auth = await clientAuthentication(connection, secrets);
+    const auth = await clientAuthentication(connection, secret);
     try {
       // No id_token_signed_response_alg: openid-client would then take one algorithm only; the
       // connection's whole list is enforced where the signature is verified, below.

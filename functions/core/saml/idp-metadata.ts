@@ -12,11 +12,13 @@ export interface IdpMetadata {
   readonly ssoUrl: string;
   /** PEM signing certificates. */
   readonly certificates: readonly string[];
+  /** The IDPSSODescriptor's `WantAuthnRequestsSigned="true"`. */
+  readonly wantAuthnRequestsSigned?: boolean;
 }
 
 /**
- * Reads an IdP's SAML metadata: its entity id, its HTTP-Redirect SSO URL, and its signing
- * certificates (KeyDescriptors for signing, or without a use). With `expectedEntityId`, the entity of
+ * Reads an IdP's SAML metadata: its entity id, its HTTP-Redirect SSO URL, its signing
+ * certificates (KeyDescriptors for signing, or without a use), and whether it wants signed AuthnRequests. With `expectedEntityId`, the entity of
  * that id (a refresh never lets the document switch the connection to another IdP); else the first.
  *
  * @throws AppError `invalid_request` naming what is missing.
@@ -40,7 +42,8 @@ export function parseIdpMetadata(xml: string, expectedEntityId?: string): IdpMet
   if (!entityId) throw new AppError('invalid_request', 'the metadata names no entityID');
   if (!sso) throw new AppError('invalid_request', 'the IdP offers no HTTP-Redirect SingleSignOnService');
   if (certificates.length === 0) throw new AppError('invalid_request', 'the metadata has no signing certificate');
-  return { entityId, ssoUrl: attribute(sso, 'Location')!, certificates: [...new Set(certificates)] };
+  const wantAuthnRequestsSigned = ['true', '1'].includes(attribute(idp, 'WantAuthnRequestsSigned') ?? '');
+  return { entityId, ssoUrl: attribute(sso, 'Location')!, certificates: [...new Set(certificates)], ...(wantAuthnRequestsSigned ? { wantAuthnRequestsSigned } : {}) };
 }
 
 /** When a PEM certificate stops being valid. */
@@ -50,17 +53,19 @@ export function certificateExpiry(pem: string): Date {
 
 /**
  * A connection refreshed from its IdP's metadata: certificates it did not have are added beside
- * the old ones (an overlap, so a rotation never breaks logins) and the SSO URL follows the
- * metadata; the entity id never changes. Returns the connection unchanged when nothing is new.
+ * the old ones (an overlap, so a rotation never breaks logins), the SSO URL and WantAuthnRequestsSigned
+ * follow the metadata; the entity id never changes. Returns the connection unchanged when nothing is new.
  */
 export function refreshFromMetadata(connection: SamlConnection, metadata: IdpMetadata): { connection: SamlConnection; added: string[] } {
   const normalize = (pem: string) => pem.replace(/\s+/g, '');
   const known = new Set(connection.idpCertificates.map(normalize));
   const added = metadata.certificates.filter((pem) => !known.has(normalize(pem)));
   if (metadata.entityId !== connection.idpEntityId) throw new AppError('invalid_request', `the metadata describes ${metadata.entityId}, not ${connection.idpEntityId}`);
-  if (added.length === 0 && metadata.ssoUrl === connection.idpSsoUrl) return { connection, added };
+  const wants = metadata.wantAuthnRequestsSigned === true;
+  if (added.length === 0 && metadata.ssoUrl === connection.idpSsoUrl && wants === (connection.idpWantsAuthnRequestsSigned === true)) return { connection, added };
+  const { idpWantsAuthnRequestsSigned: _previous, ...rest } = connection;
   return {
-    connection: { ...connection, idpSsoUrl: metadata.ssoUrl, idpCertificates: [...connection.idpCertificates, ...added] },
+    connection: { ...rest, idpSsoUrl: metadata.ssoUrl, idpCertificates: [...connection.idpCertificates, ...added], ...(wants ? { idpWantsAuthnRequestsSigned: true } : {}) },
     added,
   };
 }

@@ -3,20 +3,29 @@ import type { SamlConnection } from '../model';
 import type { Runtime } from '../runtime';
 import { allowedReturnTo } from '../sessions';
 import { auditRefusal, findConnection, signIn } from '../sign-in';
-import { createAuthnRequest, spEndpoints, spMetadata } from './service-provider';
+import { createAuthnRequest, decryptionKeySecrets, signsAuthnRequests, spEndpoints, spKeysFor, spMetadata } from './service-provider';
 import { samlIdentity } from './subject';
 import { verifySamlResponse, type SamlChecks } from './verify-response';
 
 /** How long an SP-initiated login may take at the IdP before its AuthnRequest id is forgotten. */
 const AUTHN_REQUEST_TTL_SECONDS = 10 * 60;
 
+/** The PEM key AuthnRequests are signed with: the newest signing key, when the connection or its IdP wants signed requests. */
+async function requestSigningKey(runtime: Runtime, connection: SamlConnection): Promise<string | undefined> {
+  if (!signsAuthnRequests(connection)) return undefined;
+  const key = spKeysFor(connection, 'signing')[0];
+  if (!key) throw new Error(`Configuration error: connection ${connection.id} signs its AuthnRequests but has no SP signing key (connections sp-keys --id ${connection.id} --generate --use signing)`);
+  return runtime.secrets.read(key.secretName);
+}
+
 /**
  * Starts an SP-initiated login: checks `return_to`, stores the AuthnRequest id once-only with a
- * TTL, and returns the IdP URL (HTTP-Redirect binding) with `return_to` as RelayState, the request
- * id, which the caller binds to the browser (a cookie) so that the ACS can tell it is the same
- * browser, and the ACS URL the IdP will post to, where that binding must reach.
+ * TTL, and returns the IdP URL (HTTP-Redirect binding) with `return_to` as RelayState, signed
+ * with the newest SP signing key when the connection or its IdP wants signed requests; the
+ * request id, which the caller binds to the browser (a cookie) so that the ACS can tell it is the
+ * same browser; and the ACS URL the IdP will post to, where that binding must reach.
  *
- * @throws AppError `unknown_connection`, `forbidden_return_to`, `service_unavailable`.
+ * @throws AppError `unknown_connection`, `forbidden_return_to`, `service_unavailable` (also a signing key's secret missing).
  */
 export async function startSamlLogin(
   runtime: Runtime,
@@ -26,7 +35,8 @@ export async function startSamlLogin(
   const connection = await findConnection(runtime, connectionId, 'saml');
   const target = allowedReturnTo(returnTo, connection.returnToAllowlist);
   const endpoints = spEndpoints(connection, runtime.config.publicBaseUrl);
-  const { requestId, redirectUrl } = createAuthnRequest(connection, endpoints, target);
+  const signingKey = await requestSigningKey(runtime, connection);
+  const { requestId, redirectUrl } = createAuthnRequest(connection, endpoints, target, signingKey);
   await runtime.store.recordAuthnRequest(connection.id, requestId, new Date(runtime.clock().getTime() + AUTHN_REQUEST_TTL_SECONDS * 1000));
   return { redirectUrl, requestId, acsUrl: endpoints.acsUrl, expiresInSeconds: AUTHN_REQUEST_TTL_SECONDS };
 }
@@ -37,7 +47,11 @@ export async function samlMetadata(runtime: Runtime, connectionId: string): Prom
   return spMetadata(connection, spEndpoints(connection, runtime.config.publicBaseUrl));
 }
 
-/** What a connection's responses are checked against at `now`. */
+/**
+ * What a connection's responses are checked against at `now`, with the private keys of its
+ * encryption keys; a connection without encryption reads no secret.
+ * @throws AppError `service_unavailable` when a decryption key's secret is missing or unreadable.
+ */
 export async function samlChecks(runtime: Runtime, connection: SamlConnection, now: Date): Promise<SamlChecks> {
   return {
     ...spEndpoints(connection, runtime.config.publicBaseUrl),
@@ -45,7 +59,7 @@ export async function samlChecks(runtime: Runtime, connection: SamlConnection, n
     idpCertificates: connection.idpCertificates,
     clockSkewSeconds: connection.clockSkewSeconds,
     allowSha1: connection.allowSha1,
-    ...(connection.spDecryptionKeySecret ? { decryptionKey: await runtime.secrets.read(connection.spDecryptionKeySecret) } : {}),
+    decryptionKeys: await Promise.all(decryptionKeySecrets(connection).map((name) => runtime.secrets.read(name))),
     now,
   };
 }

@@ -1,5 +1,6 @@
 import { Constants, IdentityProvider, ServiceProvider } from 'samlify';
-import type { SamlConnection } from '../model';
+import type { SamlConnection, SpKey } from '../model';
+import { signedRedirectQuery } from './redirect-signature';
 
 /** The SP's own addresses for one connection: derived from the public URL unless the connection overrides them. */
 export interface SpEndpoints {
@@ -15,36 +16,61 @@ export function spEndpoints(connection: SamlConnection, publicBaseUrl: string): 
   };
 }
 
-function serviceProvider(connection: SamlConnection, endpoints: SpEndpoints) {
+/** Whether the connection's AuthnRequests are signed: the admin asked for it, or the IdP's metadata wants it. */
+export function signsAuthnRequests(connection: SamlConnection): boolean {
+  return connection.signAuthnRequests === true || connection.idpWantsAuthnRequestsSigned === true;
+}
+
+/** The connection's SP keys of one use, newest first. */
+export function spKeysFor(connection: SamlConnection, use: SpKey['use']): SpKey[] {
+  return (connection.spKeys ?? []).filter((key) => key.use === use).reverse();
+}
+
+/** The secrets holding the SP's decryption keys, newest first (the one set by hand last); none for a connection without encryption. */
+export function decryptionKeySecrets(connection: SamlConnection): string[] {
+  return [...spKeysFor(connection, 'encryption').map((key) => key.secretName), ...(connection.spDecryptionKeySecret ? [connection.spDecryptionKeySecret] : [])];
+}
+
+function serviceProvider(connection: SamlConnection, endpoints: SpEndpoints, forMetadata: boolean) {
+  const encryptCerts = [...(connection.spEncryptionCertificate ? [connection.spEncryptionCertificate] : []), ...spKeysFor(connection, 'encryption').reverse().map((k) => k.certificate)];
+  const signingCerts = spKeysFor(connection, 'signing').reverse().map((k) => k.certificate);
   return ServiceProvider({
     entityID: endpoints.spEntityId,
     assertionConsumerService: [{ Binding: Constants.namespace.binding.post, Location: endpoints.acsUrl }],
-    authnRequestsSigned: false,
+    // Requests are signed here (signedRedirectQuery), never by samlify: it only builds them unsigned.
+    authnRequestsSigned: forMetadata && signsAuthnRequests(connection),
     wantAssertionsSigned: true,
     nameIDFormat: [Constants.namespace.format.emailAddress, Constants.namespace.format.persistent, Constants.namespace.format.unspecified],
-    ...(connection.spEncryptionCertificate ? { encryptCert: connection.spEncryptionCertificate, isAssertionEncrypted: true } : {}),
+    ...(forMetadata && signingCerts.length ? { signingCert: signingCerts } : {}),
+    ...(forMetadata && encryptCerts.length ? { encryptCert: encryptCerts, isAssertionEncrypted: true } : {}),
   });
 }
 
 /**
- * Builds an SP-initiated AuthnRequest for the HTTP-Redirect binding.
+ * Builds an SP-initiated AuthnRequest for the HTTP-Redirect binding; with `signingKey` (a PEM
+ * private key), the query is signed as SAML Bindings 3.4.4.1 says (see `signedRedirectQuery`).
  * @returns the request id (to be stored for InResponseTo) and the IdP URL to redirect to.
  */
 export function createAuthnRequest(
   connection: SamlConnection,
   endpoints: SpEndpoints,
   relayState: string,
+  signingKey?: string,
 ): { requestId: string; redirectUrl: string } {
   const idp = IdentityProvider({
     entityID: connection.idpEntityId,
     singleSignOnService: [{ Binding: Constants.namespace.binding.redirect, Location: connection.idpSsoUrl }],
     wantAuthnRequestsSigned: false,
   });
-  const { id, context } = serviceProvider(connection, endpoints).createLoginRequest(idp, 'redirect', { relayState });
-  return { requestId: id, redirectUrl: context };
+  const { id, context } = serviceProvider(connection, endpoints, false).createLoginRequest(idp, 'redirect', { relayState });
+  if (signingKey === undefined) return { requestId: id, redirectUrl: context };
+  const samlRequest = new URL(context).searchParams.get('SAMLRequest');
+  if (!samlRequest) throw new Error('samlify built a redirect URL without SAMLRequest');
+  const query = signedRedirectQuery({ samlRequest, ...(relayState ? { relayState } : {}) }, signingKey);
+  return { requestId: id, redirectUrl: `${connection.idpSsoUrl}${connection.idpSsoUrl.includes('?') ? '&' : '?'}${query}` };
 }
 
-/** SP metadata an IdP admin can import: entity id, ACS URL (HTTP-POST), and the encryption certificate if any. */
+/** SP metadata an IdP admin can import: entity id, ACS URL (HTTP-POST), and the SP's signing and encryption certificates. */
 export function spMetadata(connection: SamlConnection, endpoints: SpEndpoints): string {
-  return serviceProvider(connection, endpoints).getMetadata();
+  return serviceProvider(connection, endpoints, true).getMetadata();
 }

@@ -15,8 +15,8 @@ export interface SamlChecks {
   readonly clockSkewSeconds: number;
   /** RSA-SHA1 and SHA-1 digests are refused unless the connection opts in. */
   readonly allowSha1: boolean;
-  /** The SP's PEM private key for encrypted assertions. */
-  readonly decryptionKey?: string;
+  /** The SP's PEM private keys for encrypted assertions, tried in turn (a rotation); none without encryption. */
+  readonly decryptionKeys: readonly string[];
   readonly now: Date;
 }
 
@@ -62,7 +62,7 @@ const KEY_TRANSPORT = new Set(['http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p'
 /**
  * Verifies a base64 SAMLResponse completely: schema, status, issuer, destination, exactly one
  * assertion, a signature by one of the connection's certificates over the response or the
- * assertion with an allowed algorithm, decryption with the SP key, and the assertion's issuer,
+ * assertion with an allowed algorithm, decryption with one of the SP keys, and the assertion's issuer,
  * time window, audience and bearer subject confirmation (recipient, expiry, InResponseTo).
  * InResponseTo consumption and the replay cache need storage and are the caller's.
  *
@@ -217,7 +217,7 @@ function verifySignature(xml: string, signature: Element, expectedId: string | u
 const UNREADABLE = "the encrypted assertion could not be decrypted and read with this connection's SP key";
 
 async function decryptAssertion(encryptedAssertion: Element, checks: SamlChecks): Promise<string> {
-  if (!checks.decryptionKey) {
+  if (checks.decryptionKeys.length === 0) {
     throw new AppError('invalid_request', 'the assertion is encrypted, but this connection has no SP decryption key');
   }
   // xml-encryption finds its elements by local name in any namespace, so the allowlist must too.
@@ -233,14 +233,8 @@ async function decryptAssertion(encryptedAssertion: Element, checks: SamlChecks)
   if (data.length !== 1 || keys.length !== 1 || !inXenc([...data, ...keys, ...methods]) || !allowed) {
     throw new AppError('invalid_request', 'the assertion is encrypted in a form or with an algorithm this service does not accept');
   }
-  const key = checks.decryptionKey;
   try {
-    const plain = await new Promise<string>((resolve, reject) => {
-      // CBC is what ADFS and Okta send; the allowlist above keeps RSA-1.5 and 3DES out.
-      decrypt(encryptedAssertion.toString(), { key, disallowDecryptionWithInsecureAlgorithm: false, warnInsecureAlgorithm: false }, (error, result) =>
-        error || result === undefined ? reject(error) : resolve(result),
-      );
-    });
+    const plain = await decryptWithAny(encryptedAssertion.toString(), checks.decryptionKeys);
     parseUntrustedXml(plain);
     validateSamlSchema(plain);
     return plain;
@@ -249,6 +243,24 @@ async function decryptAssertion(encryptedAssertion: Element, checks: SamlChecks)
     // that nothing about a forged ciphertext can be learned from the refusal (padding oracles).
     throw new AppError('invalid_request', UNREADABLE, { cause: error });
   }
+}
+
+/** The plaintext under the first key that decrypts it; the last key's failure otherwise. */
+async function decryptWithAny(xml: string, keys: readonly string[]): Promise<string> {
+  let failure: unknown;
+  for (const key of keys) {
+    try {
+      return await new Promise<string>((resolve, reject) => {
+        // CBC is what ADFS and Okta send; the allowlist above keeps RSA-1.5 and 3DES out.
+        decrypt(xml, { key, disallowDecryptionWithInsecureAlgorithm: false, warnInsecureAlgorithm: false }, (error, result) =>
+          error || result === undefined ? reject(error) : resolve(result),
+        );
+      });
+    } catch (error) {
+      failure = error;
+    }
+  }
+  throw failure;
 }
 
 function instant(value: string | undefined, what: string): Date | undefined {
