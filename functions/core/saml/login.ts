@@ -36,6 +36,7 @@ export async function samlChecks(runtime: Runtime, connection: SamlConnection, n
     idpEntityId: connection.idpEntityId,
     idpCertificates: connection.idpCertificates,
     clockSkewSeconds: connection.clockSkewSeconds,
+    maxIssueAgeSeconds: connection.maxIssueAgeSeconds,
     allowSha1: connection.allowSha1,
     ...(connection.spDecryptionKeySecret ? { decryptionKey: await runtime.secrets.read(connection.spDecryptionKeySecret) } : {}),
     now,
