@@ -362,11 +362,10 @@ function readAssertion(
   checkInstants(assertion);
 
   const conditions = onlyChild(assertion, NS.assertion, 'Conditions');
-  if (!conditions) throw new AppError('invalid_request', 'the assertion has no Conditions');
   const notBefore = optionalInstant(conditions, 'NotBefore', 'Conditions NotBefore');
   const notOnOrAfter = optionalInstant(conditions, 'NotOnOrAfter', 'Conditions NotOnOrAfter');
   // Without an end, nothing but the replay cache would bound the assertion, and the cache could never let it go.
-  if (!notOnOrAfter) throw new AppError('invalid_request', 'the assertion\'s Conditions have no NotOnOrAfter');
+  if (!conditions || !notOnOrAfter) throw new AppError('invalid_request', 'the assertion has no Conditions with a NotOnOrAfter');
 
   const subject = onlyChild(assertion, NS.assertion, 'Subject');
   const nameIdElement = subject && onlyChild(subject, NS.assertion, 'NameID');
