@@ -775,7 +775,12 @@ describe('SAML ACS: encrypted assertions, their form and algorithms', () => {
   it('rejects an encrypted assertion with a second EncryptedKey', async () => {
     const { connection, acs, valid } = await setUp({ spDecryptionKeySecret: 'sp-encryption-key' });
     const xml = await issueSamlResponseXml(valid({ encryptFor: spEncryptionCert }));
-    const key = /<e:EncryptedKey[\s\S]*?<\/e:EncryptedKey>/.exec(xml)![0];
+    // Without an EncryptionMethod of its own, so that only the count of keys is wrong (and without the
+    // KeyInfo whose namespace it inherits where it stands).
+    const key = /<e:EncryptedKey[\s\S]*?<\/e:EncryptedKey>/
+      .exec(xml)![0]
+      .replace(/<e:EncryptionMethod[\s\S]*?<\/e:EncryptionMethod>/, '')
+      .replace(/<KeyInfo>[\s\S]*?<\/KeyInfo>/, '');
     const result = await postAcs(acs, connection.id, base64(xml.replace('</saml:EncryptedAssertion>', `${key}</saml:EncryptedAssertion>`)));
     expect(refusal(result)).toEqual({ status: 400, code: 'invalid_request' });
   });
@@ -783,7 +788,8 @@ describe('SAML ACS: encrypted assertions, their form and algorithms', () => {
   it('rejects an encrypted assertion with a second EncryptedData', async () => {
     const { connection, acs, valid } = await setUp({ spDecryptionKeySecret: 'sp-encryption-key' });
     const xml = await issueSamlResponseXml(valid({ encryptFor: spEncryptionCert }));
-    const second = `<xenc:EncryptedData xmlns:xenc="${XENC}"><xenc:CipherData><xenc:CipherValue>AAAA</xenc:CipherValue></xenc:CipherData></xenc:EncryptedData>`;
+    // A reference, not a value, so that xml-encryption still decrypts the first: only the count is wrong.
+    const second = `<xenc:EncryptedData xmlns:xenc="${XENC}"><xenc:CipherData><xenc:CipherReference URI="#elsewhere"/></xenc:CipherData></xenc:EncryptedData>`;
     const doubled = xml.replace('</e:EncryptedKey>', `</e:EncryptedKey>${second}`);
     expect(doubled).not.toBe(xml);
     const result = await postAcs(acs, connection.id, base64(doubled));

@@ -26,6 +26,7 @@ export interface SamlChecks {
 export interface VerifiedAssertion {
   readonly assertionId: string;
   readonly issuer: string;
+  /** Exactly as signed (the NameID's text, not trimmed): judging its form is the provisioning core's. */
   readonly nameId: string;
   readonly nameIdFormat: string | undefined;
   readonly sessionIndex: string | undefined;
@@ -33,7 +34,10 @@ export interface VerifiedAssertion {
   readonly inResponseTo: string | undefined;
   /** Values by attribute Name, and by FriendlyName where the IdP gives one. */
   readonly attributes: Readonly<Record<string, readonly string[]>>;
-  /** Until when this assertion could be replayed: the replay cache keeps its id at least that long. */
+  /**
+   * Until when this assertion could be replayed: the latest NotOnOrAfter of its Conditions and of
+   * its unexpired bearer confirmations for this ACS, plus the skew. The replay cache keeps its id that long.
+   */
   readonly replayableUntil: Date;
 }
 
