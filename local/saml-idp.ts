@@ -20,6 +20,8 @@ export interface IssueResponseOptions {
   readonly issueInstant: Date;
   /** @default 300 */
   readonly lifetimeSeconds?: number;
+  /** The Conditions' NotBefore. @default issueInstant - 60 s */
+  readonly notBefore?: Date;
   /** @default urn:oasis:names:tc:SAML:2.0:status:Success */
   readonly status?: string;
   /** What carries the signature. @default 'assertion' */
@@ -30,6 +32,10 @@ export interface IssueResponseOptions {
   readonly algorithm?: 'rsa-sha256' | 'rsa-sha1';
   /** The SP's certificate: when set, the (signed) assertion is encrypted for it. */
   readonly encryptFor?: string;
+  /** @default 'http://www.w3.org/2009/xmlenc11#aes256-gcm' */
+  readonly encryptionAlgorithm?: string;
+  /** @default 'http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p' */
+  readonly keyEncryptionAlgorithm?: string;
   readonly assertionId?: string;
   readonly responseId?: string;
 }
@@ -63,15 +69,22 @@ export function signElement(xml: string, id: string, options: Pick<IssueResponse
   return signer.getSignedXml();
 }
 
-async function encryptAssertion(assertion: string, certificate: string): Promise<string> {
+async function encryptAssertion(
+  assertion: string,
+  certificate: string,
+  options: Pick<IssueResponseOptions, 'encryptionAlgorithm' | 'keyEncryptionAlgorithm'>,
+): Promise<string> {
   const encrypted = await new Promise<string>((resolve, reject) =>
     encrypt(
       assertion,
       {
         rsa_pub: certificate,
         pem: certificate,
-        encryptionAlgorithm: 'http://www.w3.org/2009/xmlenc11#aes256-gcm',
-        keyEncryptionAlgorithm: 'http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p',
+        encryptionAlgorithm: options.encryptionAlgorithm ?? 'http://www.w3.org/2009/xmlenc11#aes256-gcm',
+        keyEncryptionAlgorithm: options.keyEncryptionAlgorithm ?? 'http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p',
+        // Tests encrypt as old IdPs do (3DES, RSA-1.5) to prove the SP refuses it.
+        disallowEncryptionWithInsecureAlgorithm: false,
+        warnInsecureAlgorithm: false,
       },
       (error, result) => (error || result === undefined ? reject(error) : resolve(result)),
     ),
@@ -83,7 +96,7 @@ async function encryptAssertion(assertion: string, certificate: string): Promise
 export async function issueSamlResponseXml(options: IssueResponseOptions): Promise<string> {
   const issued = options.issueInstant;
   const until = new Date(issued.getTime() + (options.lifetimeSeconds ?? 300) * 1000).toISOString();
-  const notBefore = new Date(issued.getTime() - 60_000).toISOString();
+  const notBefore = (options.notBefore ?? new Date(issued.getTime() - 60_000)).toISOString();
   const assertionId = options.assertionId ?? `_${randomUUID()}`;
   const responseId = options.responseId ?? `_${randomUUID()}`;
   const sign = options.sign ?? 'assertion';
@@ -106,7 +119,7 @@ export async function issueSamlResponseXml(options: IssueResponseOptions): Promi
     (attributes ? `<saml:AttributeStatement>${attributes}</saml:AttributeStatement>` : '') +
     `</saml:Assertion>`;
   if (sign === 'assertion' || sign === 'both') assertion = signElement(assertion, assertionId, options);
-  if (options.encryptFor) assertion = await encryptAssertion(assertion, options.encryptFor);
+  if (options.encryptFor) assertion = await encryptAssertion(assertion, options.encryptFor, options);
 
   const response =
     `<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="${responseId}" Version="2.0" IssueInstant="${issued.toISOString()}"` +

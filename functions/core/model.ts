@@ -91,6 +91,12 @@ export interface SamlConnection extends ConnectionBase {
   /** Overrides the derived ACS URL, for the same reason. */
   readonly acsUrl?: string;
   readonly clockSkewSeconds: number;
+  /**
+   * How old a Response's or Assertion's IssueInstant may be (the skew is added): an IdP's
+   * response is meant to be posted at once, whatever lifetime its conditions allow.
+   * @default 300
+   */
+  readonly maxIssueAgeSeconds?: number;
   readonly allowIdpInitiated: boolean;
   /** RSA-SHA1 signatures and SHA-1 digests are refused unless this is set. */
   readonly allowSha1: boolean;

@@ -3,6 +3,8 @@ import { SignedXml } from 'xml-crypto';
 import { encrypt } from 'xml-encryption';
 import type { SamlConnection } from '../../functions/core/model';
 import { DEFAULT_ATTRIBUTE_MAPPING } from '../../functions/core/provisioning';
+import { samlChecks } from '../../functions/core/saml/login';
+import { verifySamlResponse } from '../../functions/core/saml/verify-response';
 import { createSamlHandler } from '../../functions/saml';
 import { createSessionHandler } from '../../functions/session';
 import { issueSamlResponse, issueSamlResponseXml, signElement, type IssueResponseOptions } from '../../local/saml-idp';
@@ -40,6 +42,14 @@ const RSA_SHA1 = 'http://www.w3.org/2000/09/xmldsig#rsa-sha1';
 const SHA1 = 'http://www.w3.org/2000/09/xmldsig#sha1';
 const EXC_C14N = 'http://www.w3.org/2001/10/xml-exc-c14n#';
 const ENVELOPED = 'http://www.w3.org/2000/09/xmldsig#enveloped-signature';
+const EXC_C14N_WITH_COMMENTS = 'http://www.w3.org/2001/10/xml-exc-c14n#WithComments';
+const HMAC_SHA1 = 'http://www.w3.org/2000/09/xmldsig#hmac-sha1';
+const RSA_MD5 = 'http://www.w3.org/2001/04/xmldsig-more#rsa-md5';
+const TRIPLEDES = 'http://www.w3.org/2001/04/xmlenc#tripledes-cbc';
+const RSA_1_5 = 'http://www.w3.org/2001/04/xmlenc#rsa-1_5';
+const XENC = 'http://www.w3.org/2001/04/xmlenc#';
+const ENTITY = 'urn:oasis:names:tc:SAML:2.0:nameid-format:entity';
+const EMAIL = 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress';
 
 /** A connection (IdP-initiated allowed unless overridden), its ACS handler, and valid response options at `at`. */
 async function setUp(overrides: Partial<SamlConnection> = {}, options: { now?: Date } = {}) {
@@ -58,10 +68,27 @@ async function acsAt(now: Date) {
 }
 
 const base64 = (xml: string) => Buffer.from(xml, 'utf8').toString('base64');
+const decoded = (response: string) => Buffer.from(response, 'base64').toString('utf8');
 
 const assertionIdOf = (xml: string) => /<saml:Assertion [^>]*\bID="([^"]+)"/.exec(xml)![1]!;
 const responseIdOf = (xml: string) => /<samlp:Response [^>]*\bID="([^"]+)"/.exec(xml)![1]!;
 const assertionOf = (xml: string) => /<saml:Assertion[\s\S]*<\/saml:Assertion>/.exec(xml)![0];
+
+/** Sets (or, with undefined, removes) an attribute of the first `tag` start tag in `xml`. */
+function setAttribute(xml: string, tag: string, name: string, value: string | undefined): string {
+  const start = new RegExp(`<${tag}\\b[^>]*>`).exec(xml);
+  if (!start) throw new Error(`no <${tag}> in the XML`);
+  const existing = new RegExp(`\\s${name}="[^"]*"`);
+  const without = start[0].replace(existing, '');
+  const edited = value === undefined ? without : without.replace(`<${tag}`, `<${tag} ${name}="${value}"`);
+  return xml.slice(0, start.index) + edited + xml.slice(start.index + start[0].length);
+}
+
+/** The value of an attribute of the first `tag` start tag. */
+const attributeOf = (xml: string, tag: string, name: string) => new RegExp(`<${tag}\\b[^>]*\\s${name}="([^"]*)"`).exec(xml)?.[1];
+
+/** Applies `edit` to the assertion of a Response only, so that the Response's own elements stay as issued. */
+const inAssertion = (edit: (assertion: string) => string) => (xml: string) => xml.replace(assertionOf(xml), (assertion) => edit(assertion));
 
 /** A response whose assertion is edited before it is signed: the signature is valid over the edit. */
 async function signedAfterEdit(options: IssueResponseOptions, edit: (xml: string) => string): Promise<string> {
@@ -75,15 +102,29 @@ async function signedAfterEdit(options: IssueResponseOptions, edit: (xml: string
  */
 function signWith(
   xml: string,
-  { referencedId, carrierId, signatureAlgorithm = RSA_SHA256, digestAlgorithm = SHA256 }: {
+  {
+    referencedId,
+    carrierId,
+    signatureAlgorithm = RSA_SHA256,
+    digestAlgorithm = SHA256,
+    transforms = [ENVELOPED, EXC_C14N],
+    references = 1,
+    hmacKey,
+  }: {
     referencedId: string;
     carrierId: string;
     signatureAlgorithm?: string;
     digestAlgorithm?: string;
+    transforms?: string[];
+    /** How many References to the element `referencedId` the signature carries. */
+    references?: number;
+    /** Signs with HMAC under this key instead of the IdP's RSA key. */
+    hmacKey?: string;
   },
 ): string {
-  const signer = new SignedXml({ privateKey: idpKey, publicCert: idpCert, signatureAlgorithm, canonicalizationAlgorithm: EXC_C14N });
-  signer.addReference({ xpath: `//*[@ID='${referencedId}']`, transforms: [ENVELOPED, EXC_C14N], digestAlgorithm });
+  const signer = new SignedXml({ privateKey: hmacKey ?? idpKey, publicCert: idpCert, signatureAlgorithm, canonicalizationAlgorithm: EXC_C14N });
+  if (hmacKey) signer.enableHMAC();
+  for (let i = 0; i < references; i++) signer.addReference({ xpath: `//*[@ID='${referencedId}']`, transforms, digestAlgorithm });
   signer.computeSignature(xml, {
     prefix: 'ds',
     location: { reference: `//*[@ID='${carrierId}']/*[local-name(.)='Issuer']`, action: 'after' },
@@ -354,17 +395,16 @@ describe('SAML ACS: time', () => {
     expect(result.statusCode).toBe(303);
   });
 
+  // Issued now, so that only NotBefore is in the future: an IssueInstant that far ahead is refused on its own (below).
   it('rejects an assertion whose NotBefore is further in the future than the skew', async () => {
     const { connection, acs, valid } = await setUp();
-    // NotBefore = at + 121 s.
-    const result = await postAcs(acs, connection.id, await issueSamlResponse(valid({ issueInstant: seconds(181) })));
+    const result = await postAcs(acs, connection.id, await issueSamlResponse(valid({ notBefore: seconds(121) })));
     expect(refusal(result)).toEqual({ status: 401, code: 'saml_not_yet_valid' });
   });
 
   it('accepts an assertion whose NotBefore is in the future by no more than the skew', async () => {
     const { connection, acs, valid } = await setUp();
-    // NotBefore = at + 120 s.
-    const result = await postAcs(acs, connection.id, await issueSamlResponse(valid({ issueInstant: seconds(180) })));
+    const result = await postAcs(acs, connection.id, await issueSamlResponse(valid({ notBefore: seconds(120) })));
     expect(result.statusCode).toBe(303);
   });
 });
@@ -632,5 +672,372 @@ describe('SAML ACS: status, input and transport', () => {
     expect(result.statusCode).toBe(401);
     expect(result.headers?.['content-type']).toMatch(/^text\/html/);
     expect(String(result.body)).toContain('<code>saml_audience_mismatch</code>');
+  });
+});
+
+describe('SAML ACS: every signature in the document', () => {
+  it("rejects an assertion signed by another key inside a Response that the IdP's key signs validly", async () => {
+    const { connection, acs, valid } = await setUp();
+    const xml = await issueSamlResponseXml(valid({ sign: 'assertion', ...attacker }));
+    const result = await postAcs(acs, connection.id, base64(signElement(xml, responseIdOf(xml), valid())));
+    expect(refusal(result)).toEqual({ status: 401, code: 'saml_invalid_signature' });
+  });
+
+  it('rejects an assertion altered after its own signature, inside a Response signed after the change', async () => {
+    const { connection, acs, valid } = await setUp();
+    const options = valid();
+    const xml = await issueSamlResponseXml(options);
+    const altered = xml.replace(`>${options.nameId}</saml:NameID>`, '>admin@example.test</saml:NameID>');
+    expect(altered).not.toBe(xml);
+    const result = await postAcs(acs, connection.id, base64(signElement(altered, responseIdOf(altered), options)));
+    expect(refusal(result)).toEqual({ status: 401, code: 'saml_invalid_signature' });
+  });
+
+  it('rejects an encrypted assertion signed inside by another key, though the Response around it is validly signed', async () => {
+    const { connection, acs, valid } = await setUp({ spDecryptionKeySecret: 'sp-encryption-key' });
+    const xml = await issueSamlResponseXml(valid({ sign: 'assertion', ...attacker, encryptFor: spEncryptionCert }));
+    const result = await postAcs(acs, connection.id, base64(signElement(xml, responseIdOf(xml), valid())));
+    expect(refusal(result)).toEqual({ status: 401, code: 'saml_invalid_signature' });
+  });
+
+  it('rejects a signature sitting in Extensions, where it signs no parent of its own, beside a validly signed assertion', async () => {
+    const { connection, acs, valid } = await setUp();
+    const xml = await issueSamlResponseXml(valid());
+    const responseSignature = /<\/saml:Issuer>(<ds:Signature[\s\S]*?<\/ds:Signature>)<samlp:Status>/.exec(signElement(xml, responseIdOf(xml), valid()))![1]!;
+    const extended = xml.replace('<samlp:Status>', `<samlp:Extensions>${responseSignature}</samlp:Extensions><samlp:Status>`);
+    const result = await postAcs(acs, connection.id, base64(extended));
+    expect(refusal(result)).toEqual({ status: 401, code: 'saml_invalid_signature' });
+  });
+});
+
+describe('SAML ACS: the form of signatures', () => {
+  it('rejects a signature whose transform is outside the allowlist (exclusive c14n with comments)', async () => {
+    const { connection, acs, valid } = await setUp();
+    const xml = await issueSamlResponseXml(valid({ sign: 'none' }));
+    const id = assertionIdOf(xml);
+    const result = await postAcs(acs, connection.id, base64(signWith(xml, { referencedId: id, carrierId: id, transforms: [ENVELOPED, EXC_C14N_WITH_COMMENTS] })));
+    expect(refusal(result)).toEqual({ status: 401, code: 'saml_invalid_signature' });
+  });
+
+  it('rejects a signature with two References, both to the element that carries it', async () => {
+    const { connection, acs, valid } = await setUp();
+    const xml = await issueSamlResponseXml(valid({ sign: 'none' }));
+    const id = assertionIdOf(xml);
+    const signed = signWith(xml, { referencedId: id, carrierId: id, references: 2 });
+    expect(signed.match(/<ds:Reference /g)).toHaveLength(2);
+    const result = await postAcs(acs, connection.id, base64(signed));
+    expect(refusal(result)).toEqual({ status: 401, code: 'saml_invalid_signature' });
+  });
+
+  it('rejects a signed assertion posted on its own, without a samlp:Response around it', async () => {
+    const { connection, acs, valid } = await setUp();
+    const assertion = assertionOf(await issueSamlResponseXml(valid()));
+    const result = await postAcs(acs, connection.id, base64(assertion));
+    expect(refusal(result)).toEqual({ status: 400, code: 'invalid_request' });
+  });
+
+  // xml-crypto refuses these itself as well, so the detail shows that the allowlist refused them first.
+  it.each([
+    ['HMAC-SHA1 keyed with the public certificate', HMAC_SHA1, (xml: string, id: string) => signWith(xml, { referencedId: id, carrierId: id, signatureAlgorithm: HMAC_SHA1, digestAlgorithm: SHA1, hmacKey: idpCert })],
+    ['RSA-MD5', RSA_MD5, (xml: string, id: string) => signWith(xml, { referencedId: id, carrierId: id }).replace(`Algorithm="${RSA_SHA256}"`, `Algorithm="${RSA_MD5}"`)],
+  ])('rejects %s on a connection with allowSha1, naming the algorithm', async (_, algorithm, sign) => {
+    const { connection, acs, valid } = await setUp({ allowSha1: true });
+    const xml = await issueSamlResponseXml(valid({ sign: 'none' }));
+    const signed = sign(xml, assertionIdOf(xml));
+    expect(signed).toContain(`<ds:SignatureMethod Algorithm="${algorithm}"`);
+    const result = await postAcs(acs, connection.id, base64(signed));
+    expect(refusal(result)).toEqual({ status: 401, code: 'saml_invalid_signature' });
+    expect(result.json().detail).toContain(algorithm);
+  });
+});
+
+describe('SAML ACS: encrypted assertions, their form and algorithms', () => {
+  it.each([
+    ['3DES for the assertion (pysaml2 default)', { encryptionAlgorithm: TRIPLEDES }, TRIPLEDES, 'http://www.w3.org/2009/xmlenc11#aes256-gcm'],
+    ['RSA-1.5 for its key', { keyEncryptionAlgorithm: RSA_1_5 }, RSA_1_5, 'http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p'],
+  ])('rejects an assertion encrypted with %s in the xenc namespace before decrypting, naming it and the accepted ones', async (_, algorithms, refused, accepted) => {
+    const { connection, acs, valid } = await setUp({ spDecryptionKeySecret: 'sp-encryption-key' });
+    const xml = await issueSamlResponseXml(valid({ encryptFor: spEncryptionCert, ...algorithms }));
+    expect(xml).toContain(`Algorithm="${refused}"`);
+    const result = await postAcs(acs, connection.id, base64(xml));
+    expect(refusal(result)).toEqual({ status: 400, code: 'invalid_request' });
+    expect(result.json().detail).toEqual(expect.stringContaining(refused));
+    expect(result.json().detail).toEqual(expect.stringContaining(accepted));
+  });
+
+  it('rejects an EncryptedKey with the accepted algorithm but outside the xenc namespace', async () => {
+    const { connection, acs, valid } = await setUp({ spDecryptionKeySecret: 'sp-encryption-key' });
+    const xml = await issueSamlResponseXml(valid({ encryptFor: spEncryptionCert }));
+    const moved = xml.replace(`xmlns:e="${XENC}"`, 'xmlns:e="urn:example:not-xenc"');
+    expect(moved).not.toBe(xml);
+    const result = await postAcs(acs, connection.id, base64(moved));
+    expect(refusal(result)).toEqual({ status: 400, code: 'invalid_request' });
+  });
+
+  it('rejects an encrypted assertion with a second EncryptedKey', async () => {
+    const { connection, acs, valid } = await setUp({ spDecryptionKeySecret: 'sp-encryption-key' });
+    const xml = await issueSamlResponseXml(valid({ encryptFor: spEncryptionCert }));
+    // Without an EncryptionMethod of its own, so that only the count of keys is wrong (and without the
+    // KeyInfo whose namespace it inherits where it stands).
+    const key = /<e:EncryptedKey[\s\S]*?<\/e:EncryptedKey>/
+      .exec(xml)![0]
+      .replace(/<e:EncryptionMethod[\s\S]*?<\/e:EncryptionMethod>/, '')
+      .replace(/<KeyInfo>[\s\S]*?<\/KeyInfo>/, '');
+    const result = await postAcs(acs, connection.id, base64(xml.replace('</saml:EncryptedAssertion>', `${key}</saml:EncryptedAssertion>`)));
+    expect(refusal(result)).toEqual({ status: 400, code: 'invalid_request' });
+  });
+
+  it('rejects an encrypted assertion with a second EncryptedData', async () => {
+    const { connection, acs, valid } = await setUp({ spDecryptionKeySecret: 'sp-encryption-key' });
+    const xml = await issueSamlResponseXml(valid({ encryptFor: spEncryptionCert }));
+    // A reference, not a value, so that xml-encryption still decrypts the first: only the count is wrong.
+    const second = `<xenc:EncryptedData xmlns:xenc="${XENC}"><xenc:CipherData><xenc:CipherReference URI="#elsewhere"/></xenc:CipherData></xenc:EncryptedData>`;
+    const doubled = xml.replace('</e:EncryptedKey>', `</e:EncryptedKey>${second}`);
+    expect(doubled).not.toBe(xml);
+    const result = await postAcs(acs, connection.id, base64(doubled));
+    expect(refusal(result)).toEqual({ status: 400, code: 'invalid_request' });
+  });
+
+  it('rejects a response with two encrypted assertions', async () => {
+    const { connection, acs, valid } = await setUp({ spDecryptionKeySecret: 'sp-encryption-key' });
+    const xml = await issueSamlResponseXml(valid({ encryptFor: spEncryptionCert }));
+    const other = /<saml:EncryptedAssertion>[\s\S]*<\/saml:EncryptedAssertion>/.exec(await issueSamlResponseXml(valid({ encryptFor: spEncryptionCert })))![0];
+    const result = await postAcs(acs, connection.id, base64(xml.replace('</samlp:Response>', `${other}</samlp:Response>`)));
+    expect(refusal(result)).toEqual({ status: 401, code: 'saml_invalid_signature' });
+  });
+});
+
+describe('SAML ACS: every SAML time is UTC', () => {
+  /** The same instant written with a +01:00 offset. */
+  const withOffset = (iso: string) => new Date(new Date(iso).getTime() + 3_600_000).toISOString().replace('Z', '+01:00');
+
+  const LOCATIONS = [
+    ['the Response IssueInstant', 'samlp:Response', 'IssueInstant'],
+    ['the Assertion IssueInstant', 'saml:Assertion', 'IssueInstant'],
+    ['Conditions NotBefore', 'saml:Conditions', 'NotBefore'],
+    ['Conditions NotOnOrAfter', 'saml:Conditions', 'NotOnOrAfter'],
+    ['SubjectConfirmationData NotOnOrAfter', 'saml:SubjectConfirmationData', 'NotOnOrAfter'],
+    ['AuthnInstant', 'saml:AuthnStatement', 'AuthnInstant'],
+    ['SessionNotOnOrAfter', 'saml:AuthnStatement', 'SessionNotOnOrAfter'],
+  ] as const;
+
+  /** A valid response with one time attribute set by `write` from its current value (the Response's is left unsigned). */
+  async function withTime(valid: (changes?: Partial<IssueResponseOptions>) => IssueResponseOptions, tag: string, name: string, write: (iso: string) => string) {
+    const set = (xml: string) => setAttribute(xml, tag, name, write(attributeOf(xml, tag, name) ?? seconds(3600).toISOString()));
+    return tag === 'samlp:Response' ? base64(set(await issueSamlResponseXml(valid()))) : signedAfterEdit(valid(), inAssertion(set));
+  }
+
+  it.each(LOCATIONS)('rejects %s written with a +01:00 offset, though it names the same instant', async (_, tag, name) => {
+    const { connection, acs, valid } = await setUp();
+    const response = await withTime(valid, tag, name, withOffset);
+    expect(attributeOf(decoded(response), tag, name)).toMatch(/\+01:00$/);
+    const result = await postAcs(acs, connection.id, response);
+    expect(refusal(result)).toEqual({ status: 400, code: 'invalid_request' });
+  });
+
+  it.each([
+    ['without a time zone', (iso: string) => iso.replace('Z', '')],
+    ['as hour 24 of the day before', () => '2030-01-14T24:00:00Z'],
+    ['as words (the schema refuses these too)', () => 'yesterday'],
+  ])('rejects an AuthnInstant written %s', async (_, write) => {
+    const { connection, acs, valid } = await setUp();
+    const result = await postAcs(acs, connection.id, await withTime(valid, 'saml:AuthnStatement', 'AuthnInstant', write));
+    expect(refusal(result)).toEqual({ status: 400, code: 'invalid_request' });
+  });
+
+  it.each([
+    ['whole seconds', (iso: string) => iso.replace('.000Z', 'Z')],
+    ['microseconds', (iso: string) => iso.replace('.000Z', '.000123Z')],
+  ])('accepts times in UTC with %s, SessionNotOnOrAfter included', async (_, write) => {
+    const { connection, acs, valid } = await setUp();
+    const response = await signedAfterEdit(valid(), (xml) =>
+      LOCATIONS.reduce((edited, [, tag, name]) => setAttribute(edited, tag, name, write(attributeOf(edited, tag, name) ?? seconds(3600).toISOString())), xml),
+    );
+    expect((await postAcs(acs, connection.id, response)).statusCode).toBe(303);
+  });
+});
+
+describe('SAML ACS: issue instants', () => {
+  // The connection allows 120 s of skew; by default an IssueInstant may be 300 s old, plus the skew.
+
+  it('rejects a Response issued further in the future than the skew', async () => {
+    const { connection, acs, valid } = await setUp();
+    const xml = setAttribute(await issueSamlResponseXml(valid()), 'samlp:Response', 'IssueInstant', seconds(121).toISOString());
+    expect(refusal(await postAcs(acs, connection.id, base64(xml)))).toEqual({ status: 401, code: 'saml_not_yet_valid' });
+  });
+
+  it('accepts a Response issued in the future by no more than the skew', async () => {
+    const { connection, acs, valid } = await setUp();
+    const xml = setAttribute(await issueSamlResponseXml(valid()), 'samlp:Response', 'IssueInstant', seconds(120).toISOString());
+    expect((await postAcs(acs, connection.id, base64(xml))).statusCode).toBe(303);
+  });
+
+  it('rejects an assertion issued further in the future than the skew', async () => {
+    const { connection, acs, valid } = await setUp();
+    const response = await signedAfterEdit(valid(), inAssertion((a) => setAttribute(a, 'saml:Assertion', 'IssueInstant', seconds(121).toISOString())));
+    expect(refusal(await postAcs(acs, connection.id, response))).toEqual({ status: 401, code: 'saml_not_yet_valid' });
+  });
+
+  it('rejects a Response issued longer ago than 300 s plus the skew, though its assertion is recent and valid for an hour', async () => {
+    const { connection, acs, valid } = await setUp({}, { now: seconds(420) });
+    const response = await signedAfterEdit(valid({ lifetimeSeconds: 3600 }), inAssertion((a) => setAttribute(a, 'saml:Assertion', 'IssueInstant', seconds(300).toISOString())));
+    expect(refusal(await postAcs(acs, connection.id, response))).toEqual({ status: 401, code: 'saml_expired' });
+  });
+
+  it('rejects an assertion issued longer ago than 300 s plus the skew, though it is valid for an hour and the Response is recent', async () => {
+    const { connection, acs, valid } = await setUp({}, { now: seconds(420) });
+    const xml = setAttribute(await issueSamlResponseXml(valid({ lifetimeSeconds: 3600 })), 'samlp:Response', 'IssueInstant', seconds(300).toISOString());
+    expect(refusal(await postAcs(acs, connection.id, base64(xml)))).toEqual({ status: 401, code: 'saml_expired' });
+  });
+
+  it('accepts a response valid for an hour until 300 s plus the skew after its issue', async () => {
+    const { connection, acs, valid } = await setUp({}, { now: seconds(419) });
+    const result = await postAcs(acs, connection.id, await issueSamlResponse(valid({ lifetimeSeconds: 3600 })));
+    expect(result.statusCode).toBe(303);
+  });
+
+  it.each([
+    [60, 180, 'saml_expired'],
+    [60, 179, 303],
+    [3600, 1800, 303],
+  ] as const)('with maxIssueAgeSeconds %i, answers a response valid for two hours, posted %i s after its issue, with %s', async (maxIssueAgeSeconds, after, expected) => {
+    const { connection, acs, valid } = await setUp({ maxIssueAgeSeconds }, { now: seconds(after) });
+    const result = await postAcs(acs, connection.id, await issueSamlResponse(valid({ lifetimeSeconds: 7200 })));
+    expect(expected === 303 ? result.statusCode : refusal(result)).toEqual(expected === 303 ? 303 : { status: 401, code: expected });
+  });
+});
+
+describe("SAML ACS: the profile's conditions, subject and confirmations", () => {
+  it('rejects Conditions without NotOnOrAfter, though the bearer confirmation has one', async () => {
+    const { connection, acs, valid } = await setUp();
+    const response = await signedAfterEdit(valid(), inAssertion((a) => setAttribute(a, 'saml:Conditions', 'NotOnOrAfter', undefined)));
+    expect(attributeOf(decoded(response), 'saml:Conditions', 'NotOnOrAfter')).toBeUndefined();
+    expect(refusal(await postAcs(acs, connection.id, response))).toEqual({ status: 400, code: 'invalid_request' });
+  });
+
+  it('rejects an assertion without Conditions', async () => {
+    const { connection, acs, valid } = await setUp();
+    const response = await signedAfterEdit(valid(), inAssertion((a) => a.replace(/<saml:Conditions\b[\s\S]*<\/saml:Conditions>/, '')));
+    expect(decoded(response)).not.toContain('Conditions');
+    expect(refusal(await postAcs(acs, connection.id, response))).toEqual({ status: 400, code: 'invalid_request' });
+  });
+
+  it('rejects a bearer SubjectConfirmationData that carries a NotBefore later than the assertion was issued', async () => {
+    const { connection, acs, valid } = await setUp();
+    // Within the skew, so no clock check could refuse it: only the profile's rule does.
+    const response = await signedAfterEdit(valid(), inAssertion((a) => setAttribute(a, 'saml:SubjectConfirmationData', 'NotBefore', seconds(30).toISOString())));
+    expect(refusal(await postAcs(acs, connection.id, response))).toEqual({ status: 400, code: 'invalid_request' });
+  });
+
+  it('lets pass a bearer NotBefore no later than the IssueInstant, which restricts nothing (OpenSAML-based IdPs send it)', async () => {
+    const { connection, acs, valid } = await setUp();
+    for (const notBefore of [seconds(0), seconds(-60)]) {
+      const response = await signedAfterEdit(valid(), inAssertion((a) => setAttribute(a, 'saml:SubjectConfirmationData', 'NotBefore', notBefore.toISOString())));
+      expect((await postAcs(acs, connection.id, response)).statusCode).toBe(303);
+    }
+  });
+
+  it('rejects an assertion whose Conditions have no AudienceRestriction', async () => {
+    const { connection, acs, valid } = await setUp();
+    const response = await signedAfterEdit(valid(), inAssertion((a) => a.replace(/<saml:AudienceRestriction>[\s\S]*<\/saml:AudienceRestriction>/, '')));
+    expect(decoded(response)).toMatch(/<saml:Conditions [^>]*NotOnOrAfter="[^"]+"\/>/);
+    expect(refusal(await postAcs(acs, connection.id, response))).toEqual({ status: 401, code: 'saml_audience_mismatch' });
+  });
+
+  it.each([
+    ['an EncryptedID', `<saml:EncryptedID><xenc:EncryptedData xmlns:xenc="${XENC}"><xenc:CipherData><xenc:CipherValue>AAAA</xenc:CipherValue></xenc:CipherData></xenc:EncryptedData></saml:EncryptedID>`],
+    // BaseID's type is abstract and SAML defines no concrete one, so the schema refuses this too.
+    ['a BaseID', '<saml:BaseID xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:x="urn:example:ids" xsi:type="x:CustomID"/>'],
+    ['no identifier at all', ''],
+  ])('rejects a Subject with %s instead of a NameID', async (_, identifier) => {
+    const { connection, acs, valid } = await setUp();
+    const response = await signedAfterEdit(valid(), inAssertion((a) => a.replace(/<saml:NameID\b[\s\S]*<\/saml:NameID>/, identifier)));
+    expect(decoded(response)).not.toContain('NameID ');
+    expect(refusal(await postAcs(acs, connection.id, response))).toEqual({ status: 400, code: 'invalid_request' });
+  });
+
+  it.each([
+    ['holder-of-key', 'urn:oasis:names:tc:SAML:2.0:cm:holder-of-key'],
+    ['sender-vouches', 'urn:oasis:names:tc:SAML:2.0:cm:sender-vouches'],
+  ])('rejects a %s confirmation with this ACS as Recipient, there being no bearer one', async (_, method) => {
+    const { connection, acs, valid } = await setUp();
+    const response = await signedAfterEdit(valid(), inAssertion((a) => setAttribute(a, 'saml:SubjectConfirmation', 'Method', method)));
+    expect(decoded(response)).not.toContain(':cm:bearer');
+    expect(refusal(await postAcs(acs, connection.id, response))).toEqual({ status: 401, code: 'saml_recipient_mismatch' });
+  });
+});
+
+describe('SAML ACS: issuers', () => {
+  it.each([
+    ['the Response', (xml: string) => xml.replace('<saml:Issuer>', `<saml:Issuer Format="${EMAIL}">`)],
+    ['the assertion', inAssertion((a) => a.replace('<saml:Issuer>', `<saml:Issuer Format="${EMAIL}">`))],
+  ])("rejects %s's Issuer with a Format other than entity", async (_, edit) => {
+    const { connection, acs, valid } = await setUp();
+    const response = await signedAfterEdit(valid(), edit);
+    expect(decoded(response)).toContain(`Format="${EMAIL}">${connection.idpEntityId}<`);
+    expect(refusal(await postAcs(acs, connection.id, response))).toEqual({ status: 401, code: 'saml_issuer_mismatch' });
+  });
+
+  it('accepts Issuers whose Format is entity', async () => {
+    const { connection, acs, valid } = await setUp();
+    const response = await signedAfterEdit(valid(), (xml) => xml.replaceAll('<saml:Issuer>', `<saml:Issuer Format="${ENTITY}">`));
+    expect(decoded(response).match(/Format="urn:oasis:names:tc:SAML:2.0:nameid-format:entity"/g)).toHaveLength(2);
+    expect((await postAcs(acs, connection.id, response)).statusCode).toBe(303);
+  });
+
+  it.each([
+    ['the assertion', inAssertion((a) => a.replace(/<saml:Issuer>[^<]*<\/saml:Issuer>/, '<saml:Issuer></saml:Issuer>'))],
+    ['the Response', (xml: string) => xml.replace(/<saml:Issuer>[^<]*<\/saml:Issuer>/, '<saml:Issuer/>')],
+  ])('rejects an empty Issuer in %s', async (_, edit) => {
+    const { connection, acs, valid } = await setUp();
+    const response = await signedAfterEdit(valid(), edit);
+    expect(decoded(response).match(new RegExp(`>${connection.idpEntityId}<`, 'g'))).toHaveLength(1);
+    expect(refusal(await postAcs(acs, connection.id, response))).toEqual({ status: 401, code: 'saml_issuer_mismatch' });
+  });
+});
+
+describe('SAML ACS: several bearer confirmations and the replay cache', () => {
+  /** A second bearer confirmation for this ACS, before the issued one, expiring at `until`. */
+  const secondConfirmation = (until: Date) =>
+    inAssertion((a) => {
+      const issued = /<saml:SubjectConfirmation [\s\S]*?<\/saml:SubjectConfirmation>/.exec(a)![0];
+      return a.replace(issued, `${setAttribute(issued, 'saml:SubjectConfirmationData', 'NotOnOrAfter', until.toISOString())}${issued}`);
+    });
+
+  it('accepts an assertion whose first bearer confirmation has expired while a second one holds', async () => {
+    const { connection, acs, valid } = await setUp({ maxIssueAgeSeconds: 3600 }, { now: seconds(1000) });
+    const response = await signedAfterEdit(valid({ lifetimeSeconds: 1800 }), secondConfirmation(seconds(300)));
+    expect(decoded(response).match(/<saml:SubjectConfirmation /g)).toHaveLength(2);
+    expect((await postAcs(acs, connection.id, response)).statusCode).toBe(303);
+  });
+
+  it('refuses a replay at a time between the expiries of two bearer confirmations', async () => {
+    const { connection, acs, valid } = await setUp({ maxIssueAgeSeconds: 3600 });
+    const response = await signedAfterEdit(valid({ lifetimeSeconds: 1800 }), secondConfirmation(seconds(300)));
+    expect((await postAcs(acs, connection.id, response)).statusCode).toBe(303);
+    const again = await postAcs(await acsAt(seconds(1000)), connection.id, response);
+    expect(refusal(again)).toEqual({ status: 401, code: 'saml_replay' });
+  });
+
+  // Conditions end with the earlier confirmation, so only the later confirmation keeps the id in the cache past them.
+  it('keeps the assertion id in the replay cache until the latest accepted confirmation expires, plus the skew', async () => {
+    const { runtime, connection, acs, valid } = await setUp();
+    const response = await signedAfterEdit(valid(), (xml) =>
+      inAssertion((a) => a.replace(/<\/saml:SubjectConfirmation>/, (end) => `${end}<saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData NotOnOrAfter="${seconds(1800).toISOString()}" Recipient="${valid().recipient}"/></saml:SubjectConfirmation>`))(xml),
+    );
+    expect((await postAcs(acs, connection.id, response)).statusCode).toBe(303);
+    const replay = (now: Date) =>
+      runtime.store.consumeAssertion({ connectionId: connection.id, issuer: connection.idpEntityId, assertionId: assertionIdOf(decoded(response)), replayableUntil: now, inResponseTo: undefined, now });
+    await expect(replay(seconds(1800 + 119))).rejects.toMatchObject({ code: 'saml_replay' });
+    await expect(replay(seconds(1800 + 121))).resolves.toBeUndefined();
+  });
+});
+
+describe('SAML ACS: what the verified assertion carries', () => {
+  it('returns the NameID exactly as signed, surrounding whitespace included', async () => {
+    const { runtime, connection, valid } = await setUp();
+    const nameId = '  padded@example.test\n';
+    const assertion = await verifySamlResponse(await issueSamlResponse(valid({ nameId })), await samlChecks(runtime, connection, at));
+    expect(assertion.nameId).toBe(nameId);
   });
 });

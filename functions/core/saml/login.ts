@@ -58,6 +58,7 @@ export async function samlChecks(runtime: Runtime, connection: SamlConnection, n
     idpEntityId: connection.idpEntityId,
     idpCertificates: connection.idpCertificates,
     clockSkewSeconds: connection.clockSkewSeconds,
+    maxIssueAgeSeconds: connection.maxIssueAgeSeconds,
     allowSha1: connection.allowSha1,
     decryptionKeys: await Promise.all(decryptionKeySecrets(connection).map((name) => runtime.secrets.read(name))),
     now,

@@ -1,4 +1,4 @@
-import type { Element } from '@xmldom/xmldom';
+import type { Document, Element } from '@xmldom/xmldom';
 import { SignedXml } from 'xml-crypto';
 import { decrypt } from 'xml-encryption';
 import { AppError } from '../errors';
@@ -13,6 +13,8 @@ export interface SamlChecks {
   readonly spEntityId: string;
   readonly acsUrl: string;
   readonly clockSkewSeconds: number;
+  /** How old an IssueInstant may be, the skew added. @default DEFAULT_MAX_ISSUE_AGE_SECONDS */
+  readonly maxIssueAgeSeconds?: number | undefined;
   /** RSA-SHA1 and SHA-1 digests are refused unless the connection opts in. */
   readonly allowSha1: boolean;
   /** The SP's PEM private keys for encrypted assertions, tried in turn (a rotation); none without encryption. */
@@ -24,6 +26,7 @@ export interface SamlChecks {
 export interface VerifiedAssertion {
   readonly assertionId: string;
   readonly issuer: string;
+  /** Exactly as signed (the NameID's text, not trimmed): judging its form is the provisioning core's. */
   readonly nameId: string;
   readonly nameIdFormat: string | undefined;
   readonly sessionIndex: string | undefined;
@@ -31,12 +34,19 @@ export interface VerifiedAssertion {
   readonly inResponseTo: string | undefined;
   /** Values by attribute Name, and by FriendlyName where the IdP gives one. */
   readonly attributes: Readonly<Record<string, readonly string[]>>;
-  /** Until when this assertion could be replayed: the replay cache keeps its id at least that long. */
+  /**
+   * Until when this assertion could be replayed: the latest NotOnOrAfter of its Conditions and of
+   * its unexpired bearer confirmations for this ACS, plus the skew. The replay cache keeps its id that long.
+   */
   readonly replayableUntil: Date;
 }
 
+/** How old a Response's or Assertion's IssueInstant may be when a connection does not say (the skew is added). */
+export const DEFAULT_MAX_ISSUE_AGE_SECONDS = 300;
+
 const SUCCESS = 'urn:oasis:names:tc:SAML:2.0:status:Success';
 const BEARER = 'urn:oasis:names:tc:SAML:2.0:cm:bearer';
+const ENTITY_FORMAT = 'urn:oasis:names:tc:SAML:2.0:nameid-format:entity';
 
 const SIGNATURE_ALGORITHMS = new Set([
   'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256',
@@ -60,10 +70,13 @@ const DATA_ENCRYPTION = new Set([
 const KEY_TRANSPORT = new Set(['http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p', 'http://www.w3.org/2009/xmlenc11#rsa-oaep']);
 
 /**
- * Verifies a base64 SAMLResponse completely: schema, status, issuer, destination, exactly one
- * assertion, a signature by one of the connection's certificates over the response or the
- * assertion with an allowed algorithm, decryption with one of the SP keys, and the assertion's issuer,
- * time window, audience and bearer subject confirmation (recipient, expiry, InResponseTo).
+ * Verifies a base64 SAMLResponse completely, as the Web Browser SSO profile requires: schema,
+ * status, issuers (value and Format), destination, exactly one assertion, every `ds:Signature` of
+ * the document (and of the decrypted assertion) by one of the connection's certificates with an
+ * allowed algorithm, over its own parent, and at least one of them over the response or the
+ * assertion; decryption with one of the SP keys; every SAML time in UTC; both IssueInstants within the
+ * skew and the maximum age; the assertion's Conditions (required, with NotOnOrAfter), audience
+ * and bearer subject confirmations (recipient, expiry, no NotBefore, InResponseTo).
  * InResponseTo consumption and the replay cache need storage and are the caller's.
  *
  * @throws AppError `invalid_request`, `saml_status_not_success`, `saml_issuer_mismatch`,
@@ -78,6 +91,7 @@ export async function verifySamlResponse(samlResponse: string, checks: SamlCheck
     throw new AppError('invalid_request', 'the SAMLResponse is not a samlp:Response');
   }
   validateSamlSchema(xml);
+  checkInstants(doc);
   checkStatus(root);
   checkIssuer(onlyChild(root, NS.assertion, 'Issuer'), checks, false);
 
@@ -87,26 +101,27 @@ export async function verifySamlResponse(samlResponse: string, checks: SamlCheck
   if (assertionCount === 0) throw new AppError('invalid_request', 'the response carries no assertion');
   if (assertionCount > 1) throw new AppError('saml_invalid_signature', 'the response must carry exactly one assertion');
 
-  const responseSignature = onlyChild(root, NS.dsig, 'Signature');
-  let response = root;
+  const signed = verifyEverySignature(xml, doc, checks);
+  const signedResponse = signed.get(root);
+  const response = signedResponse ? parseUntrustedXml(signedResponse).documentElement! : root;
+  const carried = theAssertion(response);
   let assertionXml: string;
-  if (responseSignature) {
-    const signedResponse = parseUntrustedXml(verifySignature(xml, responseSignature, attribute(root, 'ID'), checks));
-    response = signedResponse.documentElement!;
-    const assertion = theAssertion(response);
-    assertionXml = assertion.localName === 'EncryptedAssertion' ? await decryptAssertion(assertion, checks) : assertion.toString();
+  if (carried.localName === 'EncryptedAssertion') {
+    const plainXml = await decryptAssertion(carried, checks);
+    const plainDoc = parseUntrustedXml(plainXml);
+    const signedPlain = verifyEverySignature(plainXml, plainDoc, checks).get(plainDoc.documentElement!);
+    // The Response signature covers the ciphertext; without it, anyone could encrypt to the SP's public key.
+    if (!signedResponse && !signedPlain) throw new AppError('saml_invalid_signature', 'neither the response nor the assertion is signed');
+    assertionXml = signedPlain ?? plainXml;
   } else {
-    const assertion = theAssertion(root);
-    const plainXml = assertion.localName === 'EncryptedAssertion' ? await decryptAssertion(assertion, checks) : xml;
-    const plain = assertion.localName === 'EncryptedAssertion' ? parseUntrustedXml(plainXml).documentElement! : assertion;
-    const signature = onlyChild(plain, NS.dsig, 'Signature');
-    if (!signature) throw new AppError('saml_invalid_signature', 'neither the response nor the assertion is signed');
-    assertionXml = verifySignature(plainXml, signature, attribute(plain, 'ID'), checks);
+    const signedAssertion = signed.get(childElements(root, NS.assertion, 'Assertion')[0]!);
+    if (!signedResponse && !signedAssertion) throw new AppError('saml_invalid_signature', 'neither the response nor the assertion is signed');
+    assertionXml = signedResponse ? carried.toString() : signedAssertion!;
   }
 
   const destination = attribute(response, 'Destination');
   // The bindings require a signed Response to name where it is sent, so it cannot be posted elsewhere.
-  if (responseSignature && destination === undefined) {
+  if (signedResponse && destination === undefined) {
     throw new AppError('saml_recipient_mismatch', 'the signed response names no Destination');
   }
   if (destination !== undefined && destination !== checks.acsUrl) {
@@ -121,8 +136,15 @@ export async function verifySamlResponse(samlResponse: string, checks: SamlCheck
   ) {
     throw new AppError('saml_invalid_signature', 'the signature does not cover the assertion');
   }
-  // An unsigned Response's InResponseTo is anyone's to write: it may not make an IdP-initiated assertion look solicited.
-  return readAssertion(assertion, responseSignature ? attribute(response, 'InResponseTo') : undefined, checks);
+  return readAssertion(
+    assertion,
+    {
+      // An unsigned Response's InResponseTo is anyone's to write: it may not make an IdP-initiated assertion look solicited.
+      inResponseTo: signedResponse ? attribute(response, 'InResponseTo') : undefined,
+      issueInstant: samlInstant(attribute(response, 'IssueInstant') ?? '', 'the Response IssueInstant'),
+    },
+    checks,
+  );
 }
 
 function decodeSamlResponse(samlResponse: string): string {
@@ -147,13 +169,18 @@ function checkStatus(response: Element): void {
 }
 
 function checkIssuer(issuer: Element | undefined, checks: SamlChecks, required: boolean): void {
-  const value = text(issuer);
-  if (value === undefined) {
+  if (!issuer) {
     if (required) throw new AppError('saml_issuer_mismatch', 'the assertion names no issuer');
     return;
   }
+  const format = attribute(issuer, 'Format');
+  // The profile allows an issuer only as an entity id: another Format names something else by the same string.
+  if (format !== undefined && format !== ENTITY_FORMAT) {
+    throw new AppError('saml_issuer_mismatch', `the issuer's Format is ${format}, not ${ENTITY_FORMAT}`);
+  }
+  const value = text(issuer);
   if (value !== checks.idpEntityId) {
-    throw new AppError('saml_issuer_mismatch', `the issuer is ${value}, not this connection's identity provider`);
+    throw new AppError('saml_issuer_mismatch', `the issuer is ${value ?? 'empty'}, not this connection's identity provider`);
   }
 }
 
@@ -167,9 +194,24 @@ function theAssertion(response: Element): Element {
 }
 
 /**
- * Checks one enveloped signature and returns the canonical XML it covers: the caller reads only
- * that, never the original document, so nothing unsigned can be slipped in beside it.
+ * Verifies every `ds:Signature` of a document, wherever it sits: each must be an enveloped
+ * signature over its own parent by one of the connection's certificates. One that fails refuses
+ * the whole message, even when another signature covers it, since a reader of the document could
+ * otherwise trust what that one claims. Returns, for each signed element, the canonical XML its
+ * signature covers: the caller reads only that, never the original document.
  */
+function verifyEverySignature(xml: string, doc: Document, checks: SamlChecks): Map<Element, string> {
+  const signed = new Map<Element, string>();
+  for (const signature of descendants(doc, NS.dsig, 'Signature')) {
+    const parent = signature.parentNode;
+    const carrier = parent && parent.nodeType === parent.ELEMENT_NODE ? (parent as Element) : undefined;
+    if (!carrier) throw new AppError('saml_invalid_signature', 'a signature is not inside the element it signs');
+    signed.set(carrier, verifySignature(xml, signature, attribute(carrier, 'ID'), checks));
+  }
+  return signed;
+}
+
+/** Checks one enveloped signature and returns the canonical XML it covers. */
 function verifySignature(xml: string, signature: Element, expectedId: string | undefined, checks: SamlChecks): string {
   const signedInfo = onlyChild(signature, NS.dsig, 'SignedInfo');
   const references = signedInfo ? childElements(signedInfo, NS.dsig, 'Reference') : [];
@@ -193,8 +235,9 @@ function verifySignature(xml: string, signature: Element, expectedId: string | u
   }
   const transforms = onlyChild(reference, NS.dsig, 'Transforms');
   for (const transform of transforms ? childElements(transforms, NS.dsig, 'Transform') : []) {
-    if (!TRANSFORMS.has(attribute(transform, 'Algorithm') ?? '')) {
-      throw new AppError('saml_invalid_signature', 'the signature uses a transform SAML does not need');
+    const algorithm = attribute(transform, 'Algorithm') ?? '';
+    if (!TRANSFORMS.has(algorithm)) {
+      throw new AppError('saml_invalid_signature', `the signature uses the transform ${algorithm || 'without an algorithm'}, which SAML does not need`);
     }
   }
 
@@ -220,18 +263,32 @@ async function decryptAssertion(encryptedAssertion: Element, checks: SamlChecks)
   if (checks.decryptionKeys.length === 0) {
     throw new AppError('invalid_request', 'the assertion is encrypted, but this connection has no SP decryption key');
   }
-  // xml-encryption finds its elements by local name in any namespace, so the allowlist must too.
+  // xml-encryption finds its elements by local name in any namespace, so the checks below must too.
   const named = (localName: string) => Array.from(encryptedAssertion.getElementsByTagNameNS('*', localName));
   const data = named('EncryptedData');
   const keys = named('EncryptedKey');
   const methods = named('EncryptionMethod');
-  const inXenc = (elements: Element[]) => elements.every((e) => e.namespaceURI === NS.xenc);
-  const allowed = methods.every((m) => {
-    const algorithm = attribute(m, 'Algorithm') ?? '';
-    return m.parentNode === data[0] ? DATA_ENCRYPTION.has(algorithm) : KEY_TRANSPORT.has(algorithm);
-  });
-  if (data.length !== 1 || keys.length !== 1 || !inXenc([...data, ...keys, ...methods]) || !allowed) {
-    throw new AppError('invalid_request', 'the assertion is encrypted in a form or with an algorithm this service does not accept');
+  const inXenc = [...data, ...keys, ...methods].every((e) => e.namespaceURI === NS.xenc);
+  const ownMethods = (element: Element | undefined) => methods.filter((m) => element !== undefined && m.parentNode === element);
+  const [dataMethods, keyMethods] = [ownMethods(data[0]), ownMethods(keys[0])];
+  if (data.length !== 1 || keys.length !== 1 || !inXenc || dataMethods.length !== 1 || keyMethods.length !== 1 || methods.length !== 2) {
+    throw new AppError(
+      'invalid_request',
+      'the assertion is encrypted in a form this service does not accept: it takes one xenc:EncryptedData and one xenc:EncryptedKey, each with one xenc:EncryptionMethod',
+    );
+  }
+  // Checked before any decryption: RSA-1.5 and CBC without the right checks are padding oracles.
+  for (const [method, accepted, what] of [
+    [dataMethods[0]!, DATA_ENCRYPTION, 'the assertion'],
+    [keyMethods[0]!, KEY_TRANSPORT, 'its key'],
+  ] as const) {
+    const algorithm = attribute(method, 'Algorithm') ?? '';
+    if (!accepted.has(algorithm)) {
+      throw new AppError(
+        'invalid_request',
+        `${what} is encrypted with ${algorithm || 'no algorithm'}, which this service does not accept (it accepts ${[...accepted].join(', ')})`,
+      );
+    }
   }
   try {
     const plain = await decryptWithAny(encryptedAssertion.toString(), checks.decryptionKeys);
@@ -263,28 +320,100 @@ async function decryptWithAny(xml: string, keys: readonly string[]): Promise<str
   throw failure;
 }
 
-function instant(value: string | undefined, what: string): Date | undefined {
-  if (value === undefined) return undefined;
-  const parsed = new Date(value);
-  if (Number.isNaN(parsed.getTime())) throw new AppError('invalid_request', `${what} is not a valid instant`);
-  return parsed;
+// xs:dateTime in UTC, as SAML core 1.3.3 requires; an offset or no zone is refused, never read as local time.
+const UTC_DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?Z$/;
+const TIME_ATTRIBUTES = ['IssueInstant', 'NotBefore', 'NotOnOrAfter', 'AuthnInstant', 'SessionNotOnOrAfter'] as const;
+
+/**
+ * The one parser of SAML times: `YYYY-MM-DDThh:mm:ss(.s+)?Z`, a real calendar instant (hour 24 and
+ * leap seconds are refused), fractions beyond milliseconds truncated.
+ */
+function samlInstant(value: string, what: string): Date {
+  const match = UTC_DATE_TIME.exec(value);
+  if (match) {
+    const [year, month, day, hour, minute, second] = match.slice(1, 7).map(Number) as [number, number, number, number, number, number];
+    const parsed = new Date(Date.UTC(year, month - 1, day, hour, minute, second, Number((match[7] ?? '').padEnd(3, '0').slice(0, 3))));
+    if (
+      parsed.getUTCFullYear() === year &&
+      parsed.getUTCMonth() === month - 1 &&
+      parsed.getUTCDate() === day &&
+      parsed.getUTCHours() === hour &&
+      parsed.getUTCMinutes() === minute &&
+      parsed.getUTCSeconds() === second
+    ) {
+      return parsed;
+    }
+  }
+  throw new AppError('invalid_request', `${what} is ${JSON.stringify(value)}, not a UTC xs:dateTime such as 2024-01-01T00:00:00Z`);
 }
 
-function readAssertion(assertion: Element, responseInResponseTo: string | undefined, checks: SamlChecks): VerifiedAssertion {
+function optionalInstant(element: Element | undefined, name: (typeof TIME_ATTRIBUTES)[number], what: string): Date | undefined {
+  const value = attribute(element, name);
+  return value === undefined ? undefined : samlInstant(value, what);
+}
+
+/** Every SAML time attribute under `root`, read or not, must be a UTC instant. */
+function checkInstants(root: Document | Element): void {
+  const elements = 'documentElement' in root ? [root.documentElement!] : [root];
+  elements.push(...Array.from(root.getElementsByTagNameNS('*', '*')));
+  for (const element of elements) {
+    if (element.namespaceURI !== NS.protocol && element.namespaceURI !== NS.assertion) continue;
+    for (const name of TIME_ATTRIBUTES) optionalInstant(element, name, `${element.localName} ${name}`);
+  }
+}
+
+/**
+ * Reads a signed assertion, in two passes so that a message the profile forbids is refused as such
+ * whatever the clock says: first its form (issuer, Conditions with NotOnOrAfter, NameID, bearer
+ * confirmations), then the instants, audience and InResponseTo.
+ */
+function readAssertion(
+  assertion: Element,
+  response: { readonly inResponseTo: string | undefined; readonly issueInstant: Date },
+  checks: SamlChecks,
+): VerifiedAssertion {
   const now = checks.now.getTime();
   const skew = checks.clockSkewSeconds * 1000;
   checkIssuer(onlyChild(assertion, NS.assertion, 'Issuer'), checks, true);
+  checkInstants(assertion);
 
   const conditions = onlyChild(assertion, NS.assertion, 'Conditions');
-  const notBefore = instant(attribute(conditions, 'NotBefore'), 'Conditions NotBefore');
-  const notOnOrAfter = instant(attribute(conditions, 'NotOnOrAfter'), 'Conditions NotOnOrAfter');
+  const notBefore = optionalInstant(conditions, 'NotBefore', 'Conditions NotBefore');
+  const notOnOrAfter = optionalInstant(conditions, 'NotOnOrAfter', 'Conditions NotOnOrAfter');
+  // Without an end, nothing but the replay cache would bound the assertion, and the cache could never let it go.
+  if (!conditions || !notOnOrAfter) throw new AppError('invalid_request', 'the assertion has no Conditions with a NotOnOrAfter');
+
+  const subject = onlyChild(assertion, NS.assertion, 'Subject');
+  const nameIdElement = subject && onlyChild(subject, NS.assertion, 'NameID');
+  // Exactly as signed: judging the subject's form is the provisioning core's.
+  const nameId = nameIdElement?.textContent ?? '';
+  if (!subject || !nameIdElement || nameId === '') throw new AppError('invalid_request', 'the assertion has no Subject NameID');
+  const assertionIssued = samlInstant(attribute(assertion, 'IssueInstant') ?? '', 'Assertion IssueInstant');
+  const confirmations = bearerConfirmations(subject, assertionIssued, checks);
+
+  const issueAgeLimit = (checks.maxIssueAgeSeconds ?? DEFAULT_MAX_ISSUE_AGE_SECONDS) * 1000;
+  for (const [issued, what] of [
+    [response.issueInstant, 'response'],
+    [assertionIssued, 'assertion'],
+  ] as const) {
+    if (now + skew < issued.getTime()) throw new AppError('saml_not_yet_valid', `the ${what} is issued at ${issued.toISOString()}, in the future`);
+    if (now - skew >= issued.getTime() + issueAgeLimit) {
+      throw new AppError('saml_expired', `the ${what} was issued at ${issued.toISOString()}, longer ago than this connection accepts`);
+    }
+  }
   if (notBefore && now + skew < notBefore.getTime()) {
     throw new AppError('saml_not_yet_valid', `the assertion is valid from ${notBefore.toISOString()}`);
   }
-  if (notOnOrAfter && now - skew >= notOnOrAfter.getTime()) {
+  if (now - skew >= notOnOrAfter.getTime()) {
     throw new AppError('saml_expired', `the assertion expired at ${notOnOrAfter.toISOString()}`);
   }
-  const restrictions = conditions ? childElements(conditions, NS.assertion, 'AudienceRestriction') : [];
+  const accepted = confirmations.filter((c) => now - skew < c.notOnOrAfter.getTime());
+  if (accepted.length === 0) {
+    const latest = Math.max(...confirmations.map((c) => c.notOnOrAfter.getTime()));
+    throw new AppError('saml_expired', `the subject confirmation expired at ${new Date(latest).toISOString()}`);
+  }
+
+  const restrictions = childElements(conditions, NS.assertion, 'AudienceRestriction');
   if (restrictions.length === 0) throw new AppError('saml_audience_mismatch', 'the assertion names no audience');
   for (const restriction of restrictions) {
     const audiences = childElements(restriction, NS.assertion, 'Audience').map((a) => text(a));
@@ -293,40 +422,44 @@ function readAssertion(assertion: Element, responseInResponseTo: string | undefi
     }
   }
 
-  const subject = onlyChild(assertion, NS.assertion, 'Subject');
-  const nameIdElement = subject && onlyChild(subject, NS.assertion, 'NameID');
-  // The subject is matched exactly as signed: nothing is trimmed here (the provisioning core
-  // refuses a subject that would need it).
-  const nameId = nameIdElement?.textContent ?? undefined;
-  if (!subject || !nameId) throw new AppError('invalid_request', 'the assertion has no Subject NameID');
-  const confirmation = confirmBearer(subject, checks);
-
-  const assertionInResponseTo = attribute(confirmation.data, 'InResponseTo');
-  if (assertionInResponseTo && responseInResponseTo && assertionInResponseTo !== responseInResponseTo) {
-    throw new AppError('saml_in_response_to_mismatch', 'the response and its assertion answer different requests');
-  }
+  const answered = new Set(accepted.map((c) => attribute(c.data, 'InResponseTo')).filter((v): v is string => v !== undefined));
+  if (response.inResponseTo !== undefined && answered.size > 0) answered.add(response.inResponseTo);
+  if (answered.size > 1) throw new AppError('saml_in_response_to_mismatch', 'the response and its assertion answer different requests');
 
   const authnStatement = childElements(assertion, NS.assertion, 'AuthnStatement')[0];
-  const horizons = [notOnOrAfter, confirmation.notOnOrAfter].filter((d): d is Date => d !== undefined).map((d) => d.getTime());
+  // The id must be remembered as long as any accepted confirmation, or the Conditions, could let it in again.
+  const horizon = Math.max(notOnOrAfter.getTime(), ...accepted.map((c) => c.notOnOrAfter.getTime()));
   return {
     assertionId: attribute(assertion, 'ID') ?? '',
     issuer: checks.idpEntityId,
     nameId,
     nameIdFormat: attribute(nameIdElement, 'Format'),
     sessionIndex: attribute(authnStatement, 'SessionIndex'),
-    inResponseTo: assertionInResponseTo ?? responseInResponseTo,
+    inResponseTo: [...answered][0] ?? response.inResponseTo,
     attributes: readAttributes(assertion),
-    replayableUntil: new Date(Math.max(...horizons) + skew),
+    replayableUntil: new Date(horizon + skew),
   };
 }
 
-function confirmBearer(subject: Element, checks: SamlChecks): { data: Element; notOnOrAfter: Date } {
-  const now = checks.now.getTime();
-  const skew = checks.clockSkewSeconds * 1000;
+/**
+ * The bearer confirmations addressed to this ACS, each with its NotOnOrAfter. Holder-of-key and
+ * sender-vouches confirmations do not count: this SP checks no key and trusts no presenter.
+ */
+function bearerConfirmations(subject: Element, assertionIssued: Date, checks: SamlChecks): { data: Element; notOnOrAfter: Date }[] {
   const bearers = childElements(subject, NS.assertion, 'SubjectConfirmation')
     .filter((c) => attribute(c, 'Method') === BEARER)
     .map((c) => onlyChild(c, NS.assertion, 'SubjectConfirmationData'))
     .filter((d): d is Element => d !== undefined);
+  // SAML profiles 4.1.4.2: a bearer confirmation bounds only when the assertion may be delivered,
+  // never from when. One relaxation, for OpenSAML-based IdPs (SecureWorks in the interop corpus):
+  // a NotBefore no later than the assertion's IssueInstant restricts nothing, and is let pass.
+  const restricting = bearers.find((d) => {
+    const notBefore = optionalInstant(d, 'NotBefore', 'SubjectConfirmationData NotBefore');
+    return notBefore !== undefined && notBefore.getTime() > assertionIssued.getTime();
+  });
+  if (restricting) {
+    throw new AppError('invalid_request', 'a bearer subject confirmation carries a NotBefore later than the assertion was issued, which the SSO profile forbids');
+  }
   const forUs = bearers.filter((d) => attribute(d, 'Recipient') === checks.acsUrl);
   if (forUs.length === 0) {
     const recipients = bearers.map((d) => attribute(d, 'Recipient')).filter(Boolean);
@@ -335,18 +468,12 @@ function confirmBearer(subject: Element, checks: SamlChecks): { data: Element; n
       recipients.length ? `the assertion is for ${recipients.join(', ')}, not for this ACS URL` : 'the assertion has no bearer confirmation with a Recipient',
     );
   }
-  let expired: Date | undefined;
-  for (const data of forUs) {
-    const notOnOrAfter = instant(attribute(data, 'NotOnOrAfter'), 'SubjectConfirmationData NotOnOrAfter');
+  return forUs.map((data) => {
+    const notOnOrAfter = optionalInstant(data, 'NotOnOrAfter', 'SubjectConfirmationData NotOnOrAfter');
     // The bearer profile requires this bound; without it the replay cache could never let the id go.
     if (!notOnOrAfter) throw new AppError('invalid_request', 'the bearer subject confirmation has no NotOnOrAfter');
-    if (now - skew >= notOnOrAfter.getTime()) {
-      expired = notOnOrAfter;
-      continue;
-    }
     return { data, notOnOrAfter };
-  }
-  throw new AppError('saml_expired', `the subject confirmation expired at ${expired!.toISOString()}`);
+  });
 }
 
 function readAttributes(assertion: Element): Record<string, string[]> {

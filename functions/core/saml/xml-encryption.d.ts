@@ -9,6 +9,8 @@ declare module 'xml-encryption' {
     pem: string | Buffer;
     encryptionAlgorithm: string;
     keyEncryptionAlgorithm: string;
+    disallowEncryptionWithInsecureAlgorithm?: boolean;
+    warnInsecureAlgorithm?: boolean;
   }
   export function encrypt(content: string, options: EncryptOptions, callback: (error: Error | null, result?: string) => void): void;
   export function decrypt(xml: string, options: DecryptOptions, callback: (error: Error | null, result?: string) => void): void;
