@@ -311,7 +311,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
 
   'connections add-saml': {
     synopsis:
-      'connections add-saml --tenant T --id C (--metadata FILE|URL | --entity-id ID --sso-url URL --cert FILE...) [--sp-entity-id ID] [--acs-url URL] [--allow-sha1] [--allow-idp-initiated] [--clock-skew S] [--subject-attribute NAME] [--return-to URL...] [--policy FILE.json] [--name NAME] [--disabled]',
+      'connections add-saml --tenant T --id C (--metadata FILE|URL | --entity-id ID --sso-url URL --cert FILE...) [--sp-entity-id ID] [--acs-url URL] [--allow-sha1] [--allow-idp-initiated] [--clock-skew S] [--max-issue-age S] [--subject-attribute NAME] [--return-to URL...] [--policy FILE.json] [--name NAME] [--disabled]',
     summary: 'add a SAML connection from the IdP metadata (a file, or an https URL kept for the scheduled refresh) or its settings',
     details: [
       '--metadata FILE|URL  the IdP metadata XML: entity id, HTTP-Redirect SSO URL, signing certificates',
@@ -321,13 +321,14 @@ const COMMANDS: Readonly<Record<string, Command>> = {
       '--allow-sha1         accept RSA-SHA1 signatures and SHA-1 digests',
       '--allow-idp-initiated   accept responses without InResponseTo',
       '--clock-skew S       seconds of skew allowed (default 120)',
+      '--max-issue-age S    how old an IssueInstant may be, the skew added (default 300)',
       '--subject-attribute NAME   the IdP attribute that identifies users instead of the NameID (needed where the IdP sends a transient NameID)',
       RETURN_TO_HELP,
       POLICY_HELP,
     ],
     options: {
       tenant: str, id: str, name: str, metadata: str, 'entity-id': str, 'sso-url': str, cert: strs, 'sp-entity-id': str, 'acs-url': str,
-      'allow-sha1': bool, 'allow-idp-initiated': bool, 'clock-skew': str, 'subject-attribute': str, 'return-to': strs, policy: str, disabled: bool,
+      'allow-sha1': bool, 'allow-idp-initiated': bool, 'clock-skew': str, 'max-issue-age': str, 'subject-attribute': str, 'return-to': strs, policy: str, disabled: bool,
     },
     async prepare(args, io) {
       const tenantId = args.required('tenant');
@@ -361,6 +362,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
         allowIdpInitiated: args.flag('allow-idp-initiated'),
         ...(clockSkewSeconds === undefined ? {} : { clockSkewSeconds }),
         ...(args.string('subject-attribute') ? { subjectAttribute: args.required('subject-attribute') } : {}),
+        ...(args.integer('max-issue-age') === undefined ? {} : { maxIssueAgeSeconds: args.integer('max-issue-age')! }),
         enabled: !args.flag('disabled'),
         ...(policy ? { policy } : {}),
       });
@@ -449,14 +451,14 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   },
   'connections update': {
     synopsis:
-      'connections update --id C [--name NAME] [--enable | --disable] [--policy FILE.json] [--return-to URL...] SAML: [--metadata FILE|URL] [--entity-id ID] [--sso-url URL] [--cert FILE...] [--sp-entity-id ID] [--acs-url URL] [--clock-skew S] [--[no-]allow-sha1] [--[no-]allow-idp-initiated] [--[no-]sign-authn-requests] [--subject-attribute NAME | --no-subject-attribute] OIDC: [--issuer URL] [--client-id ID] [--client-secret-name NAME] [--auth METHOD] [--scopes "..."] [--id-token-alg ALG...] [--entra-tenant ID...]',
+      'connections update --id C [--name NAME] [--enable | --disable] [--policy FILE.json] [--return-to URL...] SAML: [--metadata FILE|URL] [--entity-id ID] [--sso-url URL] [--cert FILE...] [--sp-entity-id ID] [--acs-url URL] [--clock-skew S] [--max-issue-age S] [--[no-]allow-sha1] [--[no-]allow-idp-initiated] [--[no-]sign-authn-requests] [--subject-attribute NAME | --no-subject-attribute] OIDC: [--issuer URL] [--client-id ID] [--client-secret-name NAME] [--auth METHOD] [--scopes "..."] [--id-token-alg ALG...] [--entra-tenant ID...]',
     summary: 'change a connection, as its next version (refused if someone changed it meanwhile); an option of the other protocol is refused',
     details: [
       POLICY_HELP,
       '--return-to URL      replaces the return_to allowlist with these prefixes (repeatable)',
       '--metadata FILE|URL  SAML: re-read the IdP metadata; new certificates are added beside the old ones',
       '--cert FILE          SAML: replaces the IdP certificates (repeatable: give the old and the new for a rotation overlap)',
-      '--entity-id, --sso-url, --sp-entity-id, --acs-url, --clock-skew S, --allow-sha1/--no-allow-sha1, --allow-idp-initiated/--no-allow-idp-initiated   SAML, as for add-saml',
+      '--entity-id, --sso-url, --sp-entity-id, --acs-url, --clock-skew S, --max-issue-age S, --allow-sha1/--no-allow-sha1, --allow-idp-initiated/--no-allow-idp-initiated   SAML, as for add-saml',
       '--sign-authn-requests, --no-sign-authn-requests   SAML: sign AuthnRequests with the newest SP signing key (or stop; an IdP whose metadata wants them signed gets them signed all the same)',
       '--subject-attribute NAME   SAML: the IdP attribute that identifies users instead of the NameID (needed for a transient NameID); --no-subject-attribute goes back to the NameID',
       '--issuer, --client-id, --client-secret-name, --auth, --scopes, --entra-tenant (repeatable: replaces the list)   OIDC, as for add-oidc; checked against the discovery document',
@@ -464,7 +466,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     ],
     options: {
       id: str, policy: str, enable: bool, disable: bool, name: str, metadata: str, 'return-to': strs,
-      'entity-id': str, 'sso-url': str, cert: strs, 'sp-entity-id': str, 'acs-url': str, 'clock-skew': str,
+      'entity-id': str, 'sso-url': str, cert: strs, 'sp-entity-id': str, 'acs-url': str, 'clock-skew': str, 'max-issue-age': str,
       'allow-sha1': bool, 'no-allow-sha1': bool, 'allow-idp-initiated': bool, 'no-allow-idp-initiated': bool,
       'sign-authn-requests': bool, 'no-sign-authn-requests': bool, 'subject-attribute': str, 'no-subject-attribute': bool,
       issuer: str, 'client-id': str, 'client-secret-name': str, auth: str, scopes: str, 'id-token-alg': strs, 'entra-tenant': strs,
@@ -494,6 +496,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
         spEntityId: args.string('sp-entity-id'),
         acsUrl: args.string('acs-url'),
         clockSkewSeconds: args.integer('clock-skew'),
+        maxIssueAgeSeconds: args.integer('max-issue-age'),
         allowSha1: toggle('allow-sha1'),
         allowIdpInitiated: toggle('allow-idp-initiated'),
         signAuthnRequests: toggle('sign-authn-requests'),
@@ -525,7 +528,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
       if (Object.keys(change).length === 0) throw new UsageError('nothing to change: give an option to change (see --help)');
       // The options of the other protocol, named as the admin typed them.
       const given = (names: readonly string[]) => names.find((name) => args.given(name));
-      const samlOnly = given(['metadata', 'entity-id', 'sso-url', 'cert', 'sp-entity-id', 'acs-url', 'clock-skew', 'allow-sha1', 'no-allow-sha1', 'allow-idp-initiated', 'no-allow-idp-initiated', 'sign-authn-requests', 'no-sign-authn-requests', 'subject-attribute', 'no-subject-attribute']);
+      const samlOnly = given(['metadata', 'entity-id', 'sso-url', 'cert', 'sp-entity-id', 'acs-url', 'clock-skew', 'max-issue-age', 'allow-sha1', 'no-allow-sha1', 'allow-idp-initiated', 'no-allow-idp-initiated', 'sign-authn-requests', 'no-sign-authn-requests', 'subject-attribute', 'no-subject-attribute']);
       const oidcOnly = given(['issuer', 'client-id', 'client-secret-name', 'auth', 'scopes', 'id-token-alg', 'entra-tenant']);
       return async (context) => {
         const current = await requireConnection(context.runtime.store, id);

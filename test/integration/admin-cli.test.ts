@@ -346,6 +346,15 @@ describe('connections update', () => {
     expect(await store.getConnection(id)).toMatchObject({ version: 2, allowSha1: false, allowIdpInitiated: false, clockSkewSeconds: 30 });
   });
 
+  it('names the attribute that identifies users and the maximum issue age, and goes back to the NameID', async () => {
+    const id = await newSamlConnection(await newTenant());
+    expect(await admin('connections', 'update', '--id', id, '--subject-attribute', 'urn:oid:1.3.6.1.4.1.5923.1.1.1.6', '--max-issue-age', '600')).toMatchObject({ code: 0, stderr: '' });
+    expect(await store.getConnection(id)).toMatchObject({ version: 1, subjectAttribute: 'urn:oid:1.3.6.1.4.1.5923.1.1.1.6', maxIssueAgeSeconds: 600 });
+    expect((await admin('connections', 'update', '--id', id, '--no-subject-attribute')).code).toBe(0);
+    expect((await store.getConnection(id)) as SamlConnection).not.toHaveProperty('subjectAttribute');
+    expect((await admin('connections', 'update', '--id', id, '--subject-attribute', 'x', '--no-subject-attribute')).code).toBe(2);
+  });
+
   it('changes every OIDC setting add-oidc sets, checked against the discovery document', async () => {
     const id = await newOidcConnection(await newTenant());
     const run = await admin(

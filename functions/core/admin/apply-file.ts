@@ -31,7 +31,7 @@ export interface Configuration {
 const COMMON_FIELDS = ['id', 'tenantId', 'protocol', 'enabled', 'displayName', ...POLICY_FIELDS] as const;
 const SAML_FIELDS = [
   'idpEntityId', 'idpSsoUrl', 'idpCertificates', 'metadataUrl', 'spEntityId', 'acsUrl', 'clockSkewSeconds', 'allowSha1', 'allowIdpInitiated', 'spDecryptionKeySecret', 'spEncryptionCertificate',
-  'signAuthnRequests', 'subjectAttribute',
+  'signAuthnRequests', 'subjectAttribute', 'maxIssueAgeSeconds',
 ] as const;
 const OIDC_FIELDS = ['issuer', 'clientId', 'clientSecretName', 'tokenEndpointAuthMethod', 'scopes', 'idTokenSigningAlgorithms', 'allowedEntraTenants', 'clockToleranceSeconds'] as const;
 const AUTH_METHODS: readonly OidcConnection['tokenEndpointAuthMethod'][] = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'];
@@ -113,6 +113,7 @@ function connectionSpec(value: unknown, path: string): ConnectionSpec {
       spEncryptionCertificate: optional(raw, 'spEncryptionCertificate', path, (v, p) => certificates([v], p)[0]!),
       signAuthnRequests: given(raw, 'signAuthnRequests', path, read.boolean),
       subjectAttribute: optional(raw, 'subjectAttribute', path, read.string),
+      maxIssueAgeSeconds: optional(raw, 'maxIssueAgeSeconds', path, wholeNumber),
     });
     change = { ...common, ...(Object.keys(saml).length ? { saml } : {}) };
   } else {

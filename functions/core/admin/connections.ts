@@ -64,6 +64,7 @@ export interface NewSamlConnection {
   readonly allowSha1?: boolean;
   readonly allowIdpInitiated?: boolean;
   readonly clockSkewSeconds?: number;
+  readonly maxIssueAgeSeconds?: number;
   readonly subjectAttribute?: string;
   readonly enabled?: boolean;
   readonly policy?: ConnectionPolicy;
@@ -86,6 +87,7 @@ export function newSamlConnection(input: NewSamlConnection): SamlConnection {
     ...(input.acsUrl ? { acsUrl: input.acsUrl } : {}),
     clockSkewSeconds: input.clockSkewSeconds ?? 120,
     ...(input.subjectAttribute ? { subjectAttribute: input.subjectAttribute } : {}),
+    ...(input.maxIssueAgeSeconds === undefined ? {} : { maxIssueAgeSeconds: input.maxIssueAgeSeconds }),
     allowIdpInitiated: input.allowIdpInitiated ?? false,
     allowSha1: input.allowSha1 ?? false,
     attributeMapping: DEFAULT_ATTRIBUTE_MAPPING,
@@ -255,6 +257,7 @@ export interface SamlSettings {
   readonly spEntityId?: string | null;
   readonly acsUrl?: string | null;
   readonly clockSkewSeconds?: number;
+  readonly maxIssueAgeSeconds?: number | null;
   readonly allowSha1?: boolean;
   readonly allowIdpInitiated?: boolean;
   readonly spDecryptionKeySecret?: string | null;
@@ -318,6 +321,7 @@ function checkSaml(current: SamlConnection, settings: SamlSettings): void {
     settings.idpCertificates.forEach((pem) => parseCertificates(pem));
   }
   checkSeconds(settings.clockSkewSeconds, 'the clock skew');
+  checkSeconds(settings.maxIssueAgeSeconds, 'the maximum issue age');
   if (typeof settings.subjectAttribute === 'string' && settings.subjectAttribute.trim() === '') throw new AppError('invalid_request', 'subjectAttribute must not be empty');
   if (settings.signAuthnRequests) requireSigningKey(current);
 }
