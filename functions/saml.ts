@@ -22,7 +22,7 @@ export function createSamlHandler(runtime: Runtime) {
       });
       return signedInRedirect(session, runtime.clock(), runtime.config.publicBaseUrl);
     },
-  });
+  }, { appUrl: runtime.config.sessionAudience });
 }
 
 export const handler = createSamlHandler(await runtimeFromEnvironment(process.env));
