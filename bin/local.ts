@@ -5,19 +5,24 @@
  * development SAML IdP.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { DEFAULT_ATTRIBUTE_MAPPING } from '../functions/core/provisioning';
 import { createDocumentClient, createStore, ensureTable } from '../functions/core/store';
 import { GROUP_ENTRIES, ROUTES, type RouteGroup } from '../functions/routes';
+import { AppError, toProblem } from '../functions/core/errors';
+import { problemResponse } from '../functions/http';
 import { toApiGatewayEvent } from '../local/api-gateway-event';
+import { createDemoApp } from '../local/demo-app';
+import { DEMO_POLICY, seedDemoPersonas } from '../local/dev-personas';
 import { createDevSamlIdp } from '../local/dev-saml-idp';
 import { startDevOidcProvider } from '../local/dev-oidc-provider';
 import { startDynamoDbLocal } from '../local/dynamodb-local';
 
 const PORT = Number(process.env.PORT ?? 3000);
 const BASE_URL = `http://localhost:${PORT}`;
-const DATA = new URL('../.local/', import.meta.url);
+// LOCAL_DATA_DIR: another data directory, so the browser tests' server never shares a running npm start's.
+const DATA = process.env.LOCAL_DATA_DIR ? pathToFileURL(`${process.env.LOCAL_DATA_DIR.replace(/\/$/, '')}/`) : new URL('../.local/', import.meta.url);
 const TABLE_NAME = 'sso-local';
 const DEMO_CONNECTION = 'demo-saml';
 const DEMO_OIDC_CONNECTION = 'demo-oidc';
@@ -65,9 +70,8 @@ await store.putConnection({
   clockSkewSeconds: 120,
   allowIdpInitiated: false,
   allowSha1: false,
-  attributeMapping: DEFAULT_ATTRIBUTE_MAPPING,
-  roles: { defaults: ['member'] },
   returnToAllowlist: [`${BASE_URL}/`],
+  ...DEMO_POLICY,
 });
 
 await store.putConnection({
@@ -81,10 +85,12 @@ await store.putConnection({
   tokenEndpointAuthMethod: 'client_secret_basic',
   clientSecretName: 'demo-oidc-client-secret',
   scopes: ['openid', 'email', 'profile', 'groups'],
-  attributeMapping: DEFAULT_ATTRIBUTE_MAPPING,
-  roles: { defaults: ['member'] },
   returnToAllowlist: [`${BASE_URL}/`],
+  ...DEMO_POLICY,
 });
+
+await seedDemoPersonas(store, { tenantId: 'demo', defaultConnectionId: DEMO_CONNECTION, now: new Date() });
+const demoApp = createDemoApp({ baseUrl: BASE_URL, samlConnectionId: DEMO_CONNECTION, oidcConnectionId: DEMO_OIDC_CONNECTION });
 
 type LambdaHandler = (event: unknown, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 const handlers = Object.fromEntries(
@@ -95,16 +101,6 @@ const handlers = Object.fromEntries(
     }),
   ),
 ) as Record<RouteGroup, LambdaHandler>;
-
-const HOME = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>SSO, locally</title>
-<style>body{font:16px system-ui;max-width:40rem;margin:3rem auto}pre{background:#f4f4f4;padding:1rem;overflow:auto}</style></head>
-<body><h1>SSO callback service, locally</h1>
-<p><a href="/saml/${DEMO_CONNECTION}/login?return_to=${encodeURIComponent(`${BASE_URL}/`)}">Sign in with the development SAML IdP</a>
- · <a href="/oidc/${DEMO_OIDC_CONNECTION}/login?return_to=${encodeURIComponent(`${BASE_URL}/`)}">Sign in with the development OpenID Provider</a>
- · <a href="/saml/${DEMO_CONNECTION}/metadata">SP metadata</a> · <a href="/.well-known/jwks.json">JWKS</a></p>
-<h2>GET /session</h2><pre id="session">…</pre><form method="post" action="/session/logout?return_to=${encodeURIComponent(`${BASE_URL}/`)}"><button>Log out</button></form>
-<script>fetch('/session').then(async r => { document.getElementById('session').textContent = r.status + '\\n' + JSON.stringify(await r.json(), null, 2); });</script>
-</body></html>`;
 
 async function readBody(request: IncomingMessage): Promise<string> {
   const chunks: Buffer[] = [];
@@ -123,14 +119,14 @@ const server = createServer(async (request, response) => {
   try {
     const url = new URL(request.url ?? '/', BASE_URL);
     const body = request.method === 'POST' ? await readBody(request) : undefined;
-    if (url.pathname === '/') return send(response, { statusCode: 200, headers: { 'content-type': 'text/html; charset=utf-8' }, body: HOME });
+    if (url.pathname === '/') return send(response, { statusCode: 200, headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }, body: demoApp.home(request.headers.cookie) });
     if (url.pathname === new URL(devIdp.ssoUrl).pathname) {
       const page = await devIdp.handle(request.method ?? 'GET', url, new URLSearchParams(body ?? ''));
       return send(response, { statusCode: page.status, headers: { 'content-type': 'text/html; charset=utf-8' }, body: page.html });
     }
     const event = toApiGatewayEvent({ method: request.method ?? 'GET', url: request.url ?? '/', headers: request.headers as Record<string, string>, ...(body === undefined ? {} : { body }) });
     const route = event && ROUTES.find((r) => `${r.method} ${r.path}` === event.routeKey);
-    if (!event || !route) return send(response, { statusCode: 404, headers: { 'content-type': 'application/problem+json' }, body: JSON.stringify({ type: 'urn:sso:error:not_found', title: 'There is nothing at this address', status: 404, code: 'not_found' }) });
+    if (!event || !route) return send(response, problemResponse(toProblem(new AppError('not_found', `nothing is served at ${url.pathname}`)), request.headers.accept, { links: { app: `${BASE_URL}/` } }));
     send(response, await handlers[route.group](event, { awsRequestId: event.requestContext.requestId } as Context));
   } catch (error) {
     console.error(error);
@@ -142,12 +138,14 @@ server.listen(PORT, () => {
   console.log(`
 SSO callback service running on ${BASE_URL} (DynamoDB Local at ${dynamo.endpoint}, data in .local/)
 
-  Log in end to end:  open ${BASE_URL}/ and click "Sign in with the development SAML IdP"
-                      (demo tenant "demo", SAML connection "${DEMO_CONNECTION}")
-                      or "Sign in with the development OpenID Provider" (connection "${DEMO_OIDC_CONNECTION}",
-                      provider at ${devOidc.issuer}: any login name and password)
+  Log in end to end:  open ${BASE_URL}/ and click "Sign in with SAML" (connection "${DEMO_CONNECTION}"),
+                      "Sign in with OIDC" (connection "${DEMO_OIDC_CONNECTION}", provider at ${devOidc.issuer})
+                      or "Sign in with my work email" (any address @demo.example: home-realm discovery);
+                      both IdPs offer personas: an admin, a member, an outsider, no email, deactivated
+  Discovery:          ${BASE_URL}/login?email=ada@demo.example
   SP metadata:        ${BASE_URL}/saml/${DEMO_CONNECTION}/metadata
-  Your session:       curl -b 'sso_session=<token>' ${BASE_URL}/session
+  Your session:       curl -H 'authorization: Bearer <the sso_session cookie>' ${BASE_URL}/session
+                      (the demo page shows the token's claims; the browser's dev tools show the cookie)
   JWKS:               ${BASE_URL}/.well-known/jwks.json
 
 Press Ctrl+C to stop.`);
