@@ -109,9 +109,9 @@ export function errorPage(problem: Problem, context: { reason?: RefusalReason; r
     words.headline,
     `<h1>${escapeHtml(words.headline)}</h1><p>${escapeHtml(words.explanation)}</p>${detail}` +
       (actions ? `<div class="actions">${actions}</div>` : '') +
-      `<div class="ref">To quote to your administrator: code <code data-field="code">${escapeHtml(problem.code)}</code>` +
-      (context.requestId ? `, request <code data-field="request-id">${escapeHtml(context.requestId)}</code>` : '') +
-      `, at <code data-field="time">${escapeHtml(context.at.toISOString())}</code></div>`,
+      `<div class="ref">To quote to your administrator: code <span data-field="code"><code>${escapeHtml(problem.code)}</code></span>` +
+      (context.requestId ? `, request <span data-field="request-id"><code>${escapeHtml(context.requestId)}</code></span>` : '') +
+      `, at <span data-field="time"><code>${escapeHtml(context.at.toISOString())}</code></span></div>`,
   );
 }
 

@@ -40,9 +40,9 @@ describe('Error pages', () => {
     expect(result.body).toContain('<style>');
     expect(result.body).toContain(`href="/saml/${connection.id}/login"`);
     expect(result.body).toContain('href="https://app.test"');
-    expect(result.body).toContain('<code data-field="code">saml_unsolicited</code>');
-    expect(result.body).toMatch(/<code data-field="request-id">[0-9a-f-]{36}<\/code>/);
-    const at = /<code data-field="time">([^<]+)<\/code>/.exec(String(result.body))?.[1];
+    expect(result.body).toContain('<span data-field="code"><code>saml_unsolicited</code></span>');
+    expect(result.body).toMatch(/<span data-field="request-id"><code>[0-9a-f-]{36}<\/code><\/span>/);
+    const at = /<span data-field="time"><code>([^<]+)<\/code>/.exec(String(result.body))?.[1];
     expect(new Date(at!).getTime()).toBeGreaterThanOrEqual(before - 1000);
   });
 
@@ -59,7 +59,7 @@ describe('Error pages', () => {
     const result = await invoke(handler, { method: 'GET', url: `/oidc/${connection.id}/callback?error=access_denied&error_description=End-User+aborted+interaction&state=s`, headers: { accept: BROWSER } });
     expect(result.statusCode).toBe(401);
     expect(text(result.body)).toContain('You cancelled the sign-in');
-    expect(result.body).toContain('<code data-field="code">oidc_idp_error</code>');
+    expect(result.body).toContain('<span data-field="code"><code>oidc_idp_error</code></span>');
     expect(result.body).toContain(`href="/oidc/${connection.id}/login"`);
   });
 
@@ -76,7 +76,7 @@ describe('Error pages', () => {
     const handler = createSamlHandler(runtime);
     const cancelled = await browserAcs(handler, connection.id, await issueSamlResponse(responseFor(connection, runtime, { status: `${STATUS}Responder`, subStatus: `${STATUS}AuthnFailed`, statusMessage: 'The user cancelled', sign: 'response' })));
     expect(text(cancelled.body)).toContain('You cancelled the sign-in');
-    expect(cancelled.body).toContain('<code data-field="code">saml_status_not_success</code>');
+    expect(cancelled.body).toContain('<span data-field="code"><code>saml_status_not_success</code></span>');
     const denied = await browserAcs(handler, connection.id, await issueSamlResponse(responseFor(connection, runtime, { status: `${STATUS}Responder`, sign: 'response' })));
     expect(text(denied.body)).not.toContain('cancelled');
   });
@@ -116,7 +116,7 @@ describe('Error pages', () => {
   it('offers no start-again link into a connection that is gone', async () => {
     const runtime = await testRuntime();
     const result = await invoke(createSamlHandler(runtime), { method: 'GET', url: `/saml/nope-${randomUUID()}/login`, headers: { accept: BROWSER } });
-    expect(result.body).toContain('<code data-field="code">unknown_connection</code>');
+    expect(result.body).toContain('<span data-field="code"><code>unknown_connection</code></span>');
     expect(result.body).not.toContain('/login"');
   });
 });
