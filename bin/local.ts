@@ -136,7 +136,7 @@ const server = createServer(async (request, response) => {
 
 server.listen(PORT, () => {
   console.log(`
-SSO callback service running on ${BASE_URL} (DynamoDB Local at ${dynamo.endpoint}, data in .local/)
+SSO callback service running on ${BASE_URL} (DynamoDB Local at ${dynamo.endpoint}, data in ${DATA.pathname})
 
   Log in end to end:  open ${BASE_URL}/ and click "Sign in with SAML" (connection "${DEMO_CONNECTION}"),
                       "Sign in with OIDC" (connection "${DEMO_OIDC_CONNECTION}", provider at ${devOidc.issuer})
