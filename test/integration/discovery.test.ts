@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { normalizeDomain } from '../../functions/core/discovery';
 import { isAppError } from '../../functions/core/errors';
 import { createSessionHandler } from '../../functions/session';
 import { createSamlConnection, invoke, oidcConnection, problemCode, testRuntime } from '../support/harness';
@@ -72,6 +73,18 @@ describe('GET /login: home-realm discovery', () => {
     const domain = uniqueDomain();
     await runtime.store.claimDomain({ domain, tenantId, claimedAt: new Date().toISOString() });
     expect((await discover(runtime, `?email=ada@${domain}`)).headers?.location).toBe(`https://sso.test/oidc/${connection.id}/login`);
+  });
+
+  it('matches an internationalized domain in either spelling, as IDNA ASCII', async () => {
+    const runtime = await testRuntime();
+    const connection = await createSamlConnection(runtime);
+    const label = `b\u00fccher${randomUUID().slice(0, 6)}`;
+    const domain = normalizeDomain(`${label}.example.test`);
+    expect(domain).toMatch(/^xn--/);
+    await runtime.store.claimDomain({ domain, tenantId: connection.tenantId, claimedAt: new Date().toISOString() });
+    for (const email of [`ada@${label.toUpperCase()}.example.test`, `ada@${domain}`]) {
+      expect((await discover(runtime, `?email=${encodeURIComponent(email)}`)).headers?.location).toBe(`https://sso.test/saml/${connection.id}/login`);
+    }
   });
 
   it('refuses an email that is not one with invalid_request', async () => {
