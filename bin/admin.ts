@@ -23,6 +23,8 @@ import { checkSecretName, requireSecret, secretStoreFromEnvironment, type Secret
 import { addExistingSpKey, addGeneratedSpKey, describeSpKeys, retireSpKey, type SpKeyInfo } from '../functions/core/admin/sp-keys';
 import { stackEnvironment } from '../functions/core/admin/stack';
 import { addTenant, removeTenant, requireTenant, updateTenant } from '../functions/core/admin/tenants';
+import { describeAuditEvent, listAuditEvents, parseSince } from '../functions/core/admin/audit';
+import { addDomains, listDomains, removeDomain, setDefaultConnection, type DomainReport } from '../functions/core/admin/domains';
 import { addUser, deactivateUser, reactivateUser, removeUser, requireUser, updateUser, type UserRef } from '../functions/core/admin/users';
 import type { Environment } from '../functions/core/config';
 import { AppError } from '../functions/core/errors';
@@ -267,16 +269,18 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     },
   },
   'tenants update': {
-    synopsis: 'tenants update --id TENANT [--name NAME] [--seat-limit N|none]',
-    summary: 'rename a tenant or change its seat limit',
-    options: { id: str, tenant: str, name: str, 'seat-limit': str },
+    synopsis: 'tenants update --id TENANT [--name NAME] [--seat-limit N|none] [--default-connection C|none]',
+    summary: 'rename a tenant, change its seat limit, or name the connection home-realm discovery picks among several',
+    options: { id: str, tenant: str, name: str, 'seat-limit': str, 'default-connection': str },
     prepare(args) {
       const tenantId = tenantOf(args);
       const name = args.string('name');
       const limit = args.string('seat-limit');
-      if (name === undefined && limit === undefined) throw new UsageError('nothing to change: give --name or --seat-limit');
+      const defaultConnection = args.string('default-connection');
+      if (name === undefined && limit === undefined && defaultConnection === undefined) throw new UsageError('nothing to change: give --name, --seat-limit or --default-connection');
       const change = { ...(name === undefined ? {} : { name }), ...(limit === undefined ? {} : { seatLimit: seatLimit(limit, 'seat-limit') }) };
       return async (context) => {
+        if (defaultConnection !== undefined) await setDefaultConnection(context.runtime.store, tenantId, defaultConnection);
         const tenant = await updateTenant(context.runtime.store, tenantId, change);
         print(context, tenant, () => describeTenant(tenant));
       };
@@ -296,6 +300,62 @@ const COMMANDS: Readonly<Record<string, Command>> = {
       };
     },
   },
+  // Home-realm discovery: a tenant's verified email domains.
+  'tenants domains add': {
+    synopsis: 'tenants domains add --tenant TENANT --domain DOMAIN... [--default-connection C]',
+    summary: 'claim verified email domains for the tenant (one tenant per domain), for GET /login?email=',
+    details: ['--domain DOMAIN      an email domain the tenant owns, e.g. acme.com (repeatable)', '--default-connection C  the connection discovery picks when the tenant has several enabled ones'],
+    options: { tenant: str, id: str, domain: strs, 'default-connection': str },
+    prepare(args) {
+      const tenantId = tenantOf(args);
+      const domains = args.strings('domain');
+      if (domains.length === 0) throw new UsageError('--domain is required');
+      const defaultConnectionId = args.string('default-connection');
+      return async (context) => {
+        const result = await input('--domain', () => addDomains(context.runtime.store, tenantId, domains, { ...(defaultConnectionId === undefined ? {} : { defaultConnectionId }), now: context.runtime.clock() }));
+        printDomains(context, result);
+      };
+    },
+  },
+  'tenants domains list': {
+    synopsis: 'tenants domains list --tenant TENANT',
+    summary: "the tenant's email domains and the connection discovery sends them to",
+    options: { tenant: str, id: str },
+    prepare(args) {
+      const tenantId = tenantOf(args);
+      return async (context) => printDomains(context, await listDomains(context.runtime.store, tenantId));
+    },
+  },
+  'tenants domains remove': {
+    synopsis: 'tenants domains remove --tenant TENANT --domain DOMAIN',
+    summary: 'release one of the tenant\'s email domains',
+    options: { tenant: str, id: str, domain: str },
+    prepare(args) {
+      const tenantId = tenantOf(args);
+      const domain = args.required('domain');
+      return async (context) => printDomains(context, await input('--domain', () => removeDomain(context.runtime.store, tenantId, domain)));
+    },
+  },
+  'audit list': {
+    synopsis: 'audit list --tenant TENANT [--since 7d|ISO] [--type TYPE] [--user USER|EMAIL]',
+    summary: "the tenant's audit trail, oldest first: logins, refusals with their codes, provisioning changes (kept 90 days)",
+    details: ['--since 7d|ISO       from when: an age (30m, 12h, 7d) or an ISO date or instant (default 7d)', '--type TYPE          one event type, e.g. login.refused or user.created', '--user USER|EMAIL    one user, by id or by email'],
+    options: { tenant: str, since: str, type: str, user: str },
+    prepare(args) {
+      const tenantId = args.required('tenant');
+      const since = args.string('since');
+      const type = args.string('type');
+      const user = args.string('user');
+      return async (context) => {
+        const now = context.runtime.clock();
+        const sinceDate = since === undefined ? undefined : await input('--since', () => parseSince(since, now));
+        const userId = user === undefined ? undefined : user.includes('@') ? (await requireUser(context.runtime.store, { tenantId, email: user })).id : user;
+        const events = await listAuditEvents(context.runtime.store, { tenantId, now, ...(sinceDate ? { since: sinceDate } : {}), ...(type ? { type } : {}), ...(userId ? { userId } : {}) });
+        print(context, events, () => (events.length ? events.map(describeAuditEvent).join('\n') : '(no events)'));
+      };
+    },
+  },
+
   'tenants remove': {
     synopsis: 'tenants remove --id TENANT',
     summary: 'remove a tenant that has no connections and no users left',
@@ -832,6 +892,19 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   },
 };
 
+function printDomains(context: Context, report: DomainReport): void {
+  const data = { tenantId: report.tenant.id, defaultConnectionId: report.tenant.defaultConnectionId, discoveryConnectionId: report.connectionId, domains: report.domains.map((d) => d.domain) };
+  print(context, data, () =>
+    fields([
+      ['tenant', report.tenant.id],
+      ['domains', report.domains.length ? report.domains.map((d) => d.domain) : '(none)'],
+      ['default connection', report.tenant.defaultConnectionId ?? '(none)'],
+      ['discovery sends to', report.connectionId ?? '(nowhere: refused)'],
+    ]),
+  );
+  if (report.warning) note(context, report.warning);
+}
+
 async function added(context: Context, connection: Connection): Promise<void> {
   await addConnection(context.runtime.store, connection);
   print(context, connection, () => describeConnection(connection, context.runtime.config.publicBaseUrl));
@@ -850,7 +923,7 @@ async function added(context: Context, connection: Connection): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // Help
 
-const GROUPS = ['tenants', 'connections', 'users', 'secrets'];
+const GROUPS = ['tenants', 'connections', 'users', 'secrets', 'audit'];
 const GLOBAL_OPTIONS: OptionsConfig = { stack: str, json: bool, help: { type: 'boolean', short: 'h' } };
 
 function usage(group?: string): string {
@@ -887,7 +960,8 @@ function splitCommand(argv: readonly string[]): { words: string[]; rest: string[
       rest.push(token);
     } else {
       words.push(token);
-      if (COMMANDS[words.join(' ')] || words.length === 2) {
+      const prefix = `${words.join(' ')} `;
+      if (COMMANDS[words.join(' ')] || !Object.keys(COMMANDS).some((name) => name.startsWith(prefix))) {
         i++;
         break;
       }

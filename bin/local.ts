@@ -6,10 +6,13 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { pathToFileURL } from 'node:url';
 import { localSecretStore } from '../functions/core/admin/secrets';
 import { createDocumentClient, createStore, ensureTable } from '../functions/core/store';
 import { GROUP_ENTRIES, type RouteGroup } from '../functions/routes';
+import { createDemoApp } from '../local/demo-app';
 import { seedDemo } from '../local/demo-seed';
+import { DEMO_POLICY, seedDemoPersonas } from '../local/dev-personas';
 import { createDevSamlIdp } from '../local/dev-saml-idp';
 import { startDevOidcProvider } from '../local/dev-oidc-provider';
 import { startDynamoDbLocal } from '../local/dynamodb-local';
@@ -17,7 +20,8 @@ import { localRequestListener, type LambdaHandler } from '../local/http-server';
 
 const PORT = Number(process.env.PORT ?? 3000);
 const BASE_URL = `http://localhost:${PORT}`;
-const DATA = new URL('../.local/', import.meta.url);
+// LOCAL_DATA_DIR: another data directory, so the browser tests' server never shares a running npm start's.
+const DATA = process.env.LOCAL_DATA_DIR ? pathToFileURL(`${process.env.LOCAL_DATA_DIR.replace(/\/$/, '')}/`) : new URL('../.local/', import.meta.url);
 const TABLE_NAME = 'sso-local';
 const DEMO_CONNECTION = 'demo-saml';
 const DEMO_OIDC_CONNECTION = 'demo-oidc';
@@ -60,8 +64,11 @@ const seeded = await seedDemo(store, {
   saml: devIdp,
   oidc: { issuer: devOidc.issuer, clientId: devOidc.clientId, clientSecretName: DEMO_OIDC_SECRET },
   ids: { tenant: 'demo', saml: DEMO_CONNECTION, oidc: DEMO_OIDC_CONNECTION },
+  policy: DEMO_POLICY,
 });
 for (const note of seeded.notes) console.warn(`note: ${note}`);
+await seedDemoPersonas(store, { tenantId: 'demo', defaultConnectionId: DEMO_CONNECTION, now: new Date() });
+const demoApp = createDemoApp({ baseUrl: BASE_URL, samlConnectionId: DEMO_CONNECTION, oidcConnectionId: DEMO_OIDC_CONNECTION });
 
 const handlers = Object.fromEntries(
   await Promise.all(
@@ -72,30 +79,22 @@ const handlers = Object.fromEntries(
   ),
 ) as Record<RouteGroup, LambdaHandler>;
 
-const HOME = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>SSO, locally</title>
-<style>body{font:16px system-ui;max-width:40rem;margin:3rem auto}pre{background:#f4f4f4;padding:1rem;overflow:auto}</style></head>
-<body><h1>SSO callback service, locally</h1>
-<p><a href="/saml/${DEMO_CONNECTION}/login?return_to=${encodeURIComponent(`${BASE_URL}/`)}">Sign in with the development SAML IdP</a>
- · <a href="/oidc/${DEMO_OIDC_CONNECTION}/login?return_to=${encodeURIComponent(`${BASE_URL}/`)}">Sign in with the development OpenID Provider</a>
- · <a href="/saml/${DEMO_CONNECTION}/metadata">SP metadata</a> · <a href="/.well-known/jwks.json">JWKS</a></p>
-<h2>GET /session</h2><pre id="session">…</pre><form method="post" action="/session/logout?return_to=${encodeURIComponent(`${BASE_URL}/`)}"><button>Log out</button></form>
-<script>fetch('/session').then(async r => { document.getElementById('session').textContent = r.status + '\\n' + JSON.stringify(await r.json(), null, 2); });</script>
-</body></html>`;
-
-const server = createServer(localRequestListener({ baseUrl: BASE_URL, handlers, devSamlIdp: devIdp, home: HOME }));
+const server = createServer(localRequestListener({ baseUrl: BASE_URL, handlers, devSamlIdp: devIdp, home: demoApp.home }));
 
 server.listen(PORT, () => {
   // The admin CLI prints this server's URLs (SP metadata, ACS, redirect URIs) while it runs.
   writeFileSync(new URL('server.json', DATA), JSON.stringify({ baseUrl: BASE_URL, oidcProviderUrl: devOidc.issuer, pid: process.pid }));
   console.log(`
-SSO callback service running on ${BASE_URL} (DynamoDB Local at ${dynamo.endpoint}, data in .local/)
+SSO callback service running on ${BASE_URL} (DynamoDB Local at ${dynamo.endpoint}, data in ${DATA.pathname})
 
-  Log in end to end:  open ${BASE_URL}/ and click "Sign in with the development SAML IdP"
-                      (demo tenant "demo", SAML connection "${DEMO_CONNECTION}")
-                      or "Sign in with the development OpenID Provider" (connection "${DEMO_OIDC_CONNECTION}",
-                      provider at ${devOidc.issuer}: any login name and password)
+  Log in end to end:  open ${BASE_URL}/ and click "Sign in with SAML" (connection "${DEMO_CONNECTION}"),
+                      "Sign in with OIDC" (connection "${DEMO_OIDC_CONNECTION}", provider at ${devOidc.issuer})
+                      or "Sign in with my work email" (any address @demo.example: home-realm discovery);
+                      both IdPs offer personas: an admin, a member, an outsider, no email, deactivated
+  Discovery:          ${BASE_URL}/login?email=ada@demo.example
   SP metadata:        ${BASE_URL}/saml/${DEMO_CONNECTION}/metadata
-  Your session:       curl -b 'sso_session=<token>' ${BASE_URL}/session
+  Your session:       curl -H 'authorization: Bearer <the sso_session cookie>' ${BASE_URL}/session
+                      (the demo page shows the token's claims; the browser's dev tools show the cookie)
   JWKS:               ${BASE_URL}/.well-known/jwks.json
 
 Press Ctrl+C to stop.`);

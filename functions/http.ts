@@ -1,8 +1,9 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { AppError, toProblem, type Problem } from './core/errors';
+import { AppError, isAppError, toProblem, type Problem, type RefusalReason } from './core/errors';
 import { SESSION_COOKIE } from './core/sessions';
+import { errorPage, type PageLinks } from './pages';
 
 export type HttpEvent = APIGatewayProxyEventV2;
 export type HttpResult = APIGatewayProxyStructuredResultV2;
@@ -15,7 +16,7 @@ export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_N
  * every log line, one structured line per request, and the one error funnel that turns any
  * error into the contract's problem+json (or an HTML page for a browser).
  */
-export function httpHandler(routes: Readonly<Record<string, RouteHandler>>) {
+export function httpHandler(routes: Readonly<Record<string, RouteHandler>>, options: { appUrl?: string } = {}) {
   return middy<HttpEvent, HttpResult, Error, Context>()
     .use({
       before: ({ event }) => {
@@ -29,7 +30,12 @@ export function httpHandler(routes: Readonly<Record<string, RouteHandler>>) {
         const problem = toProblem(request.error);
         if (problem.status >= 500) logger.error('request failed', { status: problem.status, code: problem.code, error: request.error ?? undefined });
         else logger.info('request refused', { status: problem.status, code: problem.code, detail: problem.detail });
-        request.response = problemResponse(problem, request.event.headers?.accept);
+        const { event, error } = request;
+        request.response = problemResponse(problem, event.headers?.accept, {
+          ...(isAppError(error) && error.reason ? { reason: error.reason } : {}),
+          ...(event.requestContext?.requestId ? { requestId: event.requestContext.requestId } : {}),
+          links: pageLinks(event, options.appUrl),
+        });
       },
     })
     .handler(async (event) => {
@@ -39,22 +45,34 @@ export function httpHandler(routes: Readonly<Record<string, RouteHandler>>) {
     });
 }
 
-function prefersHtml(accept: string | undefined): boolean {
+/** Whether the request's Accept prefers HTML over JSON (a browser's navigation). */
+export function prefersHtml(accept: string | undefined): boolean {
   if (!accept) return false;
   const html = accept.indexOf('text/html');
   const json = Math.min(...['application/json', 'application/problem+json'].map((t) => accept.indexOf(t)).filter((i) => i >= 0), Infinity);
   return html >= 0 && html < json;
 }
 
-const escapeHtml = (value: string) =>
-  value.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+/** Where a person can go from the error page of a request: the login it belongs to, and the app. */
+function pageLinks(event: HttpEvent, appUrl: string | undefined): PageLinks {
+  const login = /^\/(saml|oidc)\/([^/]+)\//.exec(event.rawPath ?? '');
+  const returnTo = event.queryStringParameters?.return_to;
+  const again = (path: string) => `${path}${returnTo ? `?return_to=${encodeURIComponent(returnTo)}` : ''}`;
+  const startAgain = login ? again(`/${login[1]}/${login[2]}/login`) : event.rawPath === '/login' ? again('/login') : undefined;
+  const app = appUrl && /^https?:\/\//.test(appUrl) ? appUrl : undefined;
+  return { ...(startAgain ? { startAgain } : {}), ...(app ? { app } : {}) };
+}
 
-function problemResponse(problem: Problem, accept: string | undefined): HttpResult {
+/**
+ * The answer to a refusal: problem+json, or the error page where the request's Accept prefers
+ * `text/html`. Exported for the local server's unknown paths.
+ */
+export function problemResponse(problem: Problem, accept: string | undefined, page: { reason?: RefusalReason; requestId?: string; links?: PageLinks } = {}): HttpResult {
   if (prefersHtml(accept)) {
     return {
       statusCode: problem.status,
-      headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' },
-      body: `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(problem.title)}</title></head><body><main><h1>${escapeHtml(problem.title)}</h1>${problem.detail ? `<p>${escapeHtml(problem.detail)}</p>` : ''}<p>If this keeps happening, tell your administrator this code: <code>${escapeHtml(problem.code)}</code></p></main></body></html>`,
+      headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'" },
+      body: errorPage(problem, { ...page, at: new Date(), links: page.links ?? {} }),
     };
   }
   return {

@@ -26,7 +26,7 @@ export function createOidcHandler(runtime: Runtime) {
       const result = signedInRedirect(session, runtime.clock(), runtime.config.publicBaseUrl);
       return { ...result, cookies: [...(result.cookies ?? []), stateCookie(id, '', 0)] };
     },
-  });
+  }, { appUrl: runtime.config.sessionAudience });
 }
 
 export const handler = createOidcHandler(await runtimeFromEnvironment(process.env));

@@ -17,6 +17,7 @@ export const ROUTES: readonly Route[] = [
   { method: 'GET', path: '/.well-known/jwks.json', group: 'session' },
   { method: 'GET', path: '/session', group: 'session' },
   { method: 'POST', path: '/session/logout', group: 'session' },
+  { method: 'GET', path: '/login', group: 'session' },
   { method: 'GET', path: '/saml/{connectionId}/metadata', group: 'saml' },
   { method: 'GET', path: '/saml/{connectionId}/login', group: 'saml' },
   { method: 'POST', path: '/saml/{connectionId}/acs', group: 'saml' },

@@ -41,7 +41,7 @@ export function createSamlHandler(runtime: Runtime) {
       const result = signedInRedirect(session, runtime.clock(), runtime.config.publicBaseUrl);
       return { ...result, cookies: [...(result.cookies ?? []), requestCookie(session.acsUrl, '', 0)] };
     },
-  });
+  }, { appUrl: runtime.config.sessionAudience });
 }
 
 export const handler = createSamlHandler(await runtimeFromEnvironment(process.env));

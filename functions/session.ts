@@ -3,7 +3,10 @@ import { runtimeFromEnvironment } from './core/runtime';
 import { isAppError } from './core/errors';
 import { allowedReturnTo, checkSession, revokeSessionToken } from './core/sessions';
 import { sessionContext } from './core/sign-in';
-import { httpHandler, json, redirect, sessionCookie, sessionToken } from './http';
+import { discoverLogin } from './core/discovery';
+import { AppError } from './core/errors';
+import { httpHandler, json, prefersHtml, redirect, sessionCookie, sessionToken } from './http';
+import { emailPage } from './pages';
 
 /** Health, the JWKS, and the session routes a SaaS front end calls. */
 export function createSessionHandler(runtime: Runtime) {
@@ -11,6 +14,15 @@ export function createSessionHandler(runtime: Runtime) {
   const clearedCookie = sessionCookie('', 0, runtime.config.publicBaseUrl);
 
   return httpHandler({
+    'GET /login': async (event) => {
+      const { email, return_to: returnTo } = event.queryStringParameters ?? {};
+      if (!email) {
+        if (!prefersHtml(event.headers?.accept)) throw new AppError('invalid_request', 'the query parameter email is missing');
+        return { statusCode: 200, headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }, body: emailPage(returnTo) };
+      }
+      return redirect(302, (await discoverLogin(runtime, email, returnTo)).location);
+    },
+
     'GET /health': async () => json(200, { status: 'ok' }),
 
     'GET /.well-known/jwks.json': async () =>
@@ -40,7 +52,7 @@ export function createSessionHandler(runtime: Runtime) {
       }
       return { statusCode: 204, cookies: [clearedCookie], headers: { 'cache-control': 'no-store' }, body: '' };
     },
-  });
+  }, { appUrl: runtime.config.sessionAudience });
 }
 
 export const handler = createSessionHandler(await runtimeFromEnvironment(process.env));

@@ -1,5 +1,5 @@
 /** The demo tenant and connections of `npm start`, created when missing and never overwritten. */
-import type { OidcConnection, SamlConnection } from '../functions/core/model';
+import type { Connection, OidcConnection, SamlConnection } from '../functions/core/model';
 import { DEFAULT_ATTRIBUTE_MAPPING } from '../functions/core/provisioning';
 import type { Store } from '../functions/core/store';
 
@@ -9,6 +9,8 @@ export interface DemoSeed {
   readonly oidc: { readonly issuer: string; readonly clientId: string; readonly clientSecretName: string };
   /** @default { tenant: 'demo', saml: 'demo-saml', oidc: 'demo-oidc' } */
   readonly ids?: { readonly tenant: string; readonly saml: string; readonly oidc: string };
+  /** The policy both connections get when they are created. @default the default mapping, role `member` */
+  readonly policy?: Partial<Pick<Connection, 'attributeMapping' | 'roles' | 'allowedEmailDomains' | 'linkByEmail'>>;
 }
 
 /**
@@ -24,7 +26,7 @@ export async function seedDemo(store: Store, seed: DemoSeed): Promise<{ created:
     await store.putTenant({ id: ids.tenant, name: 'Demo Inc.' });
     created.push(ids.tenant);
   }
-  const common = { tenantId: ids.tenant, enabled: true, attributeMapping: DEFAULT_ATTRIBUTE_MAPPING, roles: { defaults: ['member'] }, returnToAllowlist: [`${seed.baseUrl}/`] };
+  const common = { tenantId: ids.tenant, enabled: true, attributeMapping: DEFAULT_ATTRIBUTE_MAPPING, roles: { defaults: ['member'] }, returnToAllowlist: [`${seed.baseUrl}/`], ...seed.policy };
   const saml: SamlConnection = {
     ...common,
     id: ids.saml,

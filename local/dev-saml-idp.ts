@@ -1,11 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { inflateRawSync } from 'node:zlib';
+import { DEV_PERSONAS } from './dev-personas';
 import { issueSamlResponse } from './saml-idp';
 
 /**
- * The development SAML IdP of `npm start`: it answers an AuthnRequest (HTTP-Redirect) with a form
- * asking who to be, then posts a response signed with the committed test key to the ACS. For
- * local use only: its key is public.
+ * The development SAML IdP of `npm start`: it answers an AuthnRequest (HTTP-Redirect) with a page
+ * asking who to be (a persona, anyone, or Cancel), then posts a response signed with the committed
+ * test key to the ACS; Cancel answers Responder/AuthnFailed as real IdPs do. For local use only:
+ * its key is public.
  */
 export interface DevSamlIdp {
   readonly entityId: string;
@@ -20,7 +22,9 @@ const escapeHtml = (value: string) =>
 
 const page = (title: string, body: string) =>
   `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>` +
-  `<style>body{font:16px system-ui;max-width:34rem;margin:3rem auto}label{display:block;margin:.6rem 0}input{width:100%;padding:.4rem}</style></head><body>${body}</body></html>`;
+  `<style>body{font:16px system-ui;max-width:36rem;margin:3rem auto;padding:0 1rem;color:#222}label{display:block;margin:.6rem 0}input[type=text],input:not([type]){width:100%;padding:.4rem;box-sizing:border-box}` +
+  `.persona{display:block;width:100%;text-align:left;padding:.6rem .8rem;margin:.4rem 0;border:1px solid #ccd;border-radius:8px;background:#f7f8fb;font:inherit;cursor:pointer}.persona small{display:block;color:#666}` +
+  `.banner{background:#fff4d6;border:1px solid #e8c96a;padding:.5rem .8rem;border-radius:8px}details{margin:1rem 0}</style></head><body>${body}</body></html>`;
 
 export function createDevSamlIdp(options: { baseUrl: string; keyFile: URL; certFile: URL; spEntityId: (acsUrl: string) => string }): DevSamlIdp {
   const entityId = `${options.baseUrl}/dev/saml-idp`;
@@ -43,34 +47,35 @@ export function createDevSamlIdp(options: { baseUrl: string; keyFile: URL; certF
           status: 200,
           html: page(
             'Development IdP',
-            `<h1>Development SAML IdP</h1><p>Sign in as anyone: this IdP is for local development only.</p><form method="post" action="${escapeHtml(ssoUrl)}">` +
+            `<h1>Development SAML IdP</h1><p class="banner">For local development only: anyone can be anyone here.</p><p>Who are you?</p><form method="post" action="${escapeHtml(ssoUrl)}">` +
               Object.entries(hidden).map(([name, value]) => `<input type="hidden" name="${name}" value="${escapeHtml(value)}">`).join('') +
-              `<label>Email <input name="email" value="ada@demo.example" required></label><label>First name <input name="firstName" value="Ada"></label>` +
-              `<label>Last name <input name="lastName" value="Lovelace"></label><label>Groups (comma-separated) <input name="groups" value="engineering"></label>` +
-              `<button type="submit">Sign in</button></form>`,
+              DEV_PERSONAS.map((p) => `<button class="persona" type="submit" name="persona" value="${escapeHtml(p.id)}">${escapeHtml(`${p.givenName} ${p.familyName}`)} <span>${escapeHtml(p.email ?? '(no email)')}</span><small>${escapeHtml(p.role)}</small></button>`).join('') +
+              `<p><button type="submit" name="cancel" value="1">Cancel</button></p>` +
+              `<details><summary>Someone else</summary><label>Email <input name="email" value=""></label><label>First name <input name="firstName" value=""></label>` +
+              `<label>Last name <input name="lastName" value=""></label><label>Groups (comma-separated) <input name="groups" value=""></label>` +
+              `<button type="submit" name="persona" value="">Sign in as this person</button></details></form>`,
           ),
         };
       }
       const acsUrl = form.get('acsUrl') ?? '';
       if (!acsUrl.startsWith(options.baseUrl)) return { status: 400, html: page('Bad request', '<p>Unknown ACS URL.</p>') };
-      const email = form.get('email') ?? '';
-      const response = await issueSamlResponse({
-        issuer: entityId,
-        audience: options.spEntityId(acsUrl),
-        recipient: acsUrl,
-        inResponseTo: form.get('requestId') ?? undefined,
-        nameId: email,
-        attributes: {
-          email: [email],
-          firstName: [form.get('firstName') ?? ''],
-          lastName: [form.get('lastName') ?? ''],
-          groups: (form.get('groups') ?? '').split(',').map((g) => g.trim()).filter(Boolean),
-        },
-        issueInstant: new Date(),
-        sign: 'both',
-        signingKey,
-        signingCert,
-      });
+      const persona = DEV_PERSONAS.find((p) => p.id === form.get('persona'));
+      const email = persona ? persona.email : form.get('email') ?? '';
+      const base = { issuer: entityId, audience: options.spEntityId(acsUrl), recipient: acsUrl, inResponseTo: form.get('requestId') ?? undefined, issueInstant: new Date(), signingKey, signingCert };
+      const response = form.get('cancel')
+        ? await issueSamlResponse({ ...base, nameId: '', status: 'urn:oasis:names:tc:SAML:2.0:status:Responder', subStatus: 'urn:oasis:names:tc:SAML:2.0:status:AuthnFailed', statusMessage: 'The user cancelled the sign-in', sign: 'response' })
+        : await issueSamlResponse({
+            ...base,
+            nameId: email || `${persona?.id ?? 'anonymous'}-persistent-id`,
+            nameIdFormat: email ? 'urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress' : 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent',
+            attributes: {
+              ...(email ? { email: [email] } : {}),
+              firstName: [persona?.givenName ?? form.get('firstName') ?? ''],
+              lastName: [persona?.familyName ?? form.get('lastName') ?? ''],
+              groups: persona ? [...persona.groups] : (form.get('groups') ?? '').split(',').map((g) => g.trim()).filter(Boolean),
+            },
+            sign: 'both',
+          });
       return {
         status: 200,
         html: page(

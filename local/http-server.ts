@@ -1,5 +1,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import { AppError, toProblem } from '../functions/core/errors';
+import { problemResponse } from '../functions/http';
 import { ROUTES, type RouteGroup } from '../functions/routes';
 import { toApiGatewayEvent } from './api-gateway-event';
 import type { DevSamlIdp } from './dev-saml-idp';
@@ -20,8 +22,6 @@ function send(response: ServerResponse, result: APIGatewayProxyStructuredResultV
   response.end(result.isBase64Encoded ? Buffer.from(result.body ?? '', 'base64') : (result.body ?? ''));
 }
 
-const NOT_FOUND = JSON.stringify({ type: 'urn:sso:error:not_found', title: 'There is nothing at this address', status: 404, code: 'not_found' });
-
 /**
  * The request listener of `npm start`: each request becomes the API Gateway v2 event AWS would
  * build (the `Cookie` header becomes the event's `cookies`, the Lambda's `cookies` become
@@ -32,14 +32,17 @@ export function localRequestListener(options: {
   baseUrl: string;
   handlers: Partial<Record<RouteGroup, LambdaHandler>>;
   devSamlIdp?: DevSamlIdp;
-  home?: string;
+  /** The page at `/`, given the request's Cookie header. */
+  home?: (cookieHeader: string | undefined) => string;
 }): RequestListener {
   const idpPath = options.devSamlIdp && new URL(options.devSamlIdp.ssoUrl).pathname;
   return async (request, response) => {
     try {
       const url = new URL(request.url ?? '/', options.baseUrl);
       const body = request.method === 'POST' ? await readBody(request) : undefined;
-      if (url.pathname === '/' && options.home) return send(response, { statusCode: 200, headers: { 'content-type': 'text/html; charset=utf-8' }, body: options.home });
+      if (url.pathname === '/' && options.home) {
+        return send(response, { statusCode: 200, headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }, body: options.home(request.headers.cookie) });
+      }
       if (options.devSamlIdp && url.pathname === idpPath) {
         const page = await options.devSamlIdp.handle(request.method ?? 'GET', url, new URLSearchParams(body ?? ''));
         return send(response, { statusCode: page.status, headers: { 'content-type': 'text/html; charset=utf-8' }, body: page.html });
@@ -47,7 +50,10 @@ export function localRequestListener(options: {
       const event = toApiGatewayEvent({ method: request.method ?? 'GET', url: request.url ?? '/', headers: request.headers as Record<string, string>, ...(body === undefined ? {} : { body }) });
       const route = event && ROUTES.find((r) => `${r.method} ${r.path}` === event.routeKey);
       const handler = route && options.handlers[route.group];
-      if (!event || !handler) return send(response, { statusCode: 404, headers: { 'content-type': 'application/problem+json' }, body: NOT_FOUND });
+      if (!event || !handler) {
+        const problem = toProblem(new AppError('not_found', `nothing is served at ${url.pathname}`));
+        return send(response, problemResponse(problem, request.headers.accept, { links: { app: `${options.baseUrl}/` } }));
+      }
       send(response, await handler(event as never, { awsRequestId: event.requestContext.requestId } as Context));
     } catch (error) {
       console.error(error);

@@ -24,6 +24,9 @@ export interface IssueResponseOptions {
   readonly notBefore?: Date;
   /** @default urn:oasis:names:tc:SAML:2.0:status:Success */
   readonly status?: string;
+  /** A second-level status code inside the first (e.g. `…:status:AuthnFailed` when the user cancelled). */
+  readonly subStatus?: string;
+  readonly statusMessage?: string;
   /** What carries the signature. @default 'assertion' */
   readonly sign?: 'assertion' | 'response' | 'both' | 'none';
   readonly signingKey: string;
@@ -125,7 +128,8 @@ export async function issueSamlResponseXml(options: IssueResponseOptions): Promi
     `<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="${responseId}" Version="2.0" IssueInstant="${issued.toISOString()}"` +
     `${destination === null ? '' : ` Destination="${escapeXml(destination)}"`}${inResponseTo}>` +
     `<saml:Issuer>${escapeXml(options.issuer)}</saml:Issuer>` +
-    `<samlp:Status><samlp:StatusCode Value="${options.status ?? 'urn:oasis:names:tc:SAML:2.0:status:Success'}"/></samlp:Status>` +
+    `<samlp:Status><samlp:StatusCode Value="${options.status ?? 'urn:oasis:names:tc:SAML:2.0:status:Success'}"${options.subStatus ? `><samlp:StatusCode Value="${escapeXml(options.subStatus)}"/></samlp:StatusCode>` : '/>'}` +
+    `${options.statusMessage ? `<samlp:StatusMessage>${escapeXml(options.statusMessage)}</samlp:StatusMessage>` : ''}</samlp:Status>` +
     (options.status && !options.status.endsWith(':Success') ? '' : assertion) +
     `</samlp:Response>`;
   return sign === 'response' || sign === 'both' ? signElement(response, responseId, options) : response;

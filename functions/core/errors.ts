@@ -41,6 +41,8 @@ const ERRORS = {
   user_not_provisioned: { status: 403, title: 'Your account has not been set up for this application', showDetail: true },
   user_deactivated: { status: 403, title: 'This account has been deactivated', showDetail: true },
   forbidden_return_to: { status: 400, title: 'The return address is not allowed', showDetail: true },
+  unknown_domain: { status: 404, title: 'No organization signs in here with this email domain', showDetail: true },
+  domain_in_use: { status: 409, title: 'This email domain belongs to another organization', showDetail: true },
   unauthenticated: { status: 401, title: 'You are not signed in', showDetail: false },
   session_revoked: { status: 401, title: 'This session has ended', showDetail: false },
   service_unavailable: { status: 503, title: 'A service this depends on is unavailable; try again', showDetail: false },
@@ -48,16 +50,24 @@ const ERRORS = {
 
 export type ErrorCode = keyof typeof ERRORS;
 
+/**
+ * A finer reason than the code, for the person reading the HTML page only (the wire keeps the
+ * code): `cancelled` when the IdP says the user cancelled the sign-in there.
+ */
+export type RefusalReason = 'cancelled';
+
 /** A refusal with a stable code from the contract's table. */
 export class AppError extends Error {
   readonly code: ErrorCode;
   readonly detail: string | undefined;
+  readonly reason: RefusalReason | undefined;
 
-  constructor(code: ErrorCode, detail?: string, options?: { cause?: unknown }) {
+  constructor(code: ErrorCode, detail?: string, options?: { cause?: unknown; reason?: RefusalReason }) {
     super(detail ? `${code}: ${detail}` : code, options);
     this.name = 'AppError';
     this.code = code;
     this.detail = detail;
+    this.reason = options?.reason;
   }
 
   get status(): number {

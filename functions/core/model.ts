@@ -7,6 +7,16 @@ export interface Tenant {
   readonly seatLimit?: number;
   /** Active users, counted in the same transaction that creates or deactivates one. */
   readonly seatCount: number;
+  /** The connection home-realm discovery picks when the tenant has several enabled ones. */
+  readonly defaultConnectionId?: string;
+}
+
+/** A verified email domain and the one tenant that owns it (home-realm discovery). */
+export interface DomainClaim {
+  /** Lowercase, IDNA ASCII (punycode). */
+  readonly domain: string;
+  readonly tenantId: string;
+  readonly claimedAt: string;
 }
 
 /** Whether a login may change a value the user already has. */

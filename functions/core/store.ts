@@ -19,7 +19,7 @@ import {
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { AppError } from './errors';
-import type { AuditEvent, Connection, IdentityLink, Session, Tenant, User } from './model';
+import type { AuditEvent, Connection, DomainClaim, IdentityLink, Session, Tenant, User } from './model';
 import { TABLE_KEYS } from './table';
 
 /**
@@ -113,6 +113,22 @@ export interface Store {
   /** Marks a session revoked; revoking an unknown or revoked session is not an error. */
   revokeSession(sessionId: string, at: Date): Promise<void>;
   recordAudit(event: AuditEvent): Promise<void>;
+  /** A tenant's audit events from `since` to `until`, oldest first (days past the TTL are gone). */
+  listAudit(tenantId: string, since: Date, until: Date): Promise<AuditEvent[]>;
+
+  // Home-realm discovery: verified email domains and the tenant's default connection.
+  /**
+   * Claims a domain for a tenant with one conditional put, so two tenants can never both own it;
+   * claiming a domain the tenant owns already changes nothing. Throws `domain_in_use` when another
+   * tenant owns it.
+   */
+  claimDomain(claim: DomainClaim): Promise<void>;
+  getDomain(domain: string): Promise<DomainClaim | undefined>;
+  listDomains(tenantId: string): Promise<DomainClaim[]>;
+  /** Releases a tenant's domain; `not_found` when the tenant does not own it. */
+  releaseDomain(domain: string, tenantId: string): Promise<void>;
+  /** Sets (or with `undefined` clears) the tenant's default connection; `not_found` for no such tenant. */
+  setDefaultConnection(tenantId: string, connectionId: string | undefined): Promise<void>;
 }
 
 /** An OIDC login between the redirect to the provider and the callback. */
@@ -155,6 +171,7 @@ const key = {
   pendingLogin: (state: string) => ({ pk: `OIDCSTATE#${state}`, sk: 'OIDCSTATE' }),
   authnRequest: (connectionId: string, requestId: string) => ({ pk: `AUTHNREQUEST#${connectionId}#${requestId}`, sk: 'AUTHNREQUEST' }),
   assertion: (issuer: string, assertionId: string) => ({ pk: `ASSERTION#${issuer}#${assertionId}`, sk: 'ASSERTION' }),
+  domain: (domain: string) => ({ pk: `DOMAIN#${domain}`, sk: 'DOMAIN' }),
 };
 
 const byTenant = {
@@ -162,6 +179,7 @@ const byTenant = {
   connections: (tenantId: string) => `TENANT#${tenantId}#CONNECTIONS`,
   users: (tenantId: string) => `TENANT#${tenantId}#USERS`,
   links: (userId: string) => `USER#${userId}#LINKS`,
+  domains: (tenantId: string) => `TENANT#${tenantId}#DOMAINS`,
 };
 
 function linkItem(user: User, link: IdentityLink): Record<string, unknown> {
@@ -589,6 +607,78 @@ export function createStore(options: StoreOptions): Store {
         ...event,
         expiresAt: epochSeconds(new Date(event.at)) + auditRetentionSeconds,
       }),
+
+    async listAudit(tenantId, since, until) {
+      const events: AuditEvent[] = [];
+      const lastDay = until.toISOString().slice(0, 10);
+      for (let day = new Date(since); day.toISOString().slice(0, 10) <= lastDay; day = new Date(day.getTime() + 86_400_000)) {
+        let ExclusiveStartKey: Record<string, unknown> | undefined;
+        try {
+          do {
+            const page = await client.send(
+              new QueryCommand({
+                TableName,
+                KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+                ExpressionAttributeValues: { ':pk': `AUDIT#${tenantId}#${day.toISOString().slice(0, 10)}`, ':from': since.toISOString(), ':to': `${until.toISOString()}#~` },
+                ExclusiveStartKey,
+              }),
+            );
+            for (const item of page.Items ?? []) {
+              const { expiresAt: _expiresAt, ...event } = record<AuditEvent & { expiresAt: number }>(item)!;
+              events.push(event);
+            }
+            ExclusiveStartKey = page.LastEvaluatedKey;
+          } while (ExclusiveStartKey);
+        } catch (error) {
+          unavailable(error);
+        }
+      }
+      return events;
+    },
+
+    // Home-realm discovery: verified email domains and the tenant's default connection.
+    async claimDomain(claim) {
+      try {
+        await client.send(
+          new PutCommand({
+            TableName,
+            Item: { ...key.domain(claim.domain), ...claim, [TABLE_KEYS.byTenantPartitionKey]: byTenant.domains(claim.tenantId), [TABLE_KEYS.byTenantSortKey]: claim.domain },
+            // One key item per domain: whichever tenant claims it first owns it, however claims race.
+            ConditionExpression: 'attribute_not_exists(pk) OR tenantId = :tenant',
+            ExpressionAttributeValues: { ':tenant': claim.tenantId },
+          }),
+        );
+      } catch (error) {
+        if (error instanceof ConditionalCheckFailedException) throw new AppError('domain_in_use', `${claim.domain} belongs to another tenant`);
+        unavailable(error);
+      }
+    },
+    getDomain: (domain) => get<DomainClaim>(key.domain(domain)),
+    listDomains: (tenantId) => queryByTenantIndex<DomainClaim>(byTenant.domains(tenantId)),
+    async releaseDomain(domain, tenantId) {
+      try {
+        await client.send(new DeleteCommand({ TableName, Key: key.domain(domain), ConditionExpression: 'tenantId = :tenant', ExpressionAttributeValues: { ':tenant': tenantId } }));
+      } catch (error) {
+        if (error instanceof ConditionalCheckFailedException) throw new AppError('not_found', `tenant ${tenantId} does not own ${domain}`);
+        unavailable(error);
+      }
+    },
+    async setDefaultConnection(tenantId, connectionId) {
+      try {
+        await client.send(
+          new UpdateCommand({
+            TableName,
+            Key: key.tenant(tenantId),
+            UpdateExpression: connectionId === undefined ? 'REMOVE defaultConnectionId' : 'SET defaultConnectionId = :connection',
+            ConditionExpression: 'attribute_exists(pk)',
+            ...(connectionId === undefined ? {} : { ExpressionAttributeValues: { ':connection': connectionId } }),
+          }),
+        );
+      } catch (error) {
+        if (error instanceof ConditionalCheckFailedException) throw new AppError('not_found', `there is no tenant ${tenantId}`);
+        unavailable(error);
+      }
+    },
   };
 }
 

@@ -73,7 +73,11 @@ export async function completeOidcLogin(
     if (error !== undefined || !code) {
       // The state is spent either way, so a response that cannot complete cannot be replayed into a success later.
       if (state) await runtime.store.consumePendingLogin(state, connection.id, now).catch(() => undefined);
-      if (error !== undefined) throw new AppError('oidc_idp_error', `the identity provider answered ${error}${errorDescription ? `: ${errorDescription}` : ''}`);
+      if (error !== undefined) {
+        // RFC 6749 access_denied is what providers answer when the person presses Cancel (or declines consent).
+        const reason = error === 'access_denied' ? { reason: 'cancelled' as const } : {};
+        throw new AppError('oidc_idp_error', `the identity provider answered ${error}${errorDescription ? `: ${errorDescription}` : ''}`, reason);
+      }
       throw new AppError('invalid_request', 'the callback carries neither an authorization code nor an error');
     }
     if (!state) throw new AppError('oidc_state_mismatch', 'the callback carries no state');

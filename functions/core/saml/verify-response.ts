@@ -45,6 +45,7 @@ export interface VerifiedAssertion {
 export const DEFAULT_MAX_ISSUE_AGE_SECONDS = 300;
 
 const SUCCESS = 'urn:oasis:names:tc:SAML:2.0:status:Success';
+const STATUS = 'urn:oasis:names:tc:SAML:2.0:status:';
 const BEARER = 'urn:oasis:names:tc:SAML:2.0:cm:bearer';
 const ENTITY_FORMAT = 'urn:oasis:names:tc:SAML:2.0:nameid-format:entity';
 
@@ -165,7 +166,9 @@ function checkStatus(response: Element): void {
   const subCode = code && attribute(onlyChild(code, NS.protocol, 'StatusCode'), 'Value');
   const message = status && text(onlyChild(status, NS.protocol, 'StatusMessage'));
   const said = [value, subCode].filter(Boolean).map((v) => v!.split(':').pop()).join('/');
-  throw new AppError('saml_status_not_success', `the identity provider answered ${said || 'without a status'}${message ? `: ${message}` : ''}`);
+  // Second-level AuthnFailed or RequestDenied is how IdPs answer a person who cancelled at their login page.
+  const cancelled = subCode === `${STATUS}AuthnFailed` || subCode === `${STATUS}RequestDenied`;
+  throw new AppError('saml_status_not_success', `the identity provider answered ${said || 'without a status'}${message ? `: ${message}` : ''}`, cancelled ? { reason: 'cancelled' } : {});
 }
 
 function checkIssuer(issuer: Element | undefined, checks: SamlChecks, required: boolean): void {
