@@ -26,7 +26,7 @@ import type { Connection, OidcConnection, User } from '../functions/core/model';
 import { runtimeFromEnvironment, type Runtime } from '../functions/core/runtime';
 import { spEndpoints, spMetadata } from '../functions/core/saml/service-provider';
 import { expiringCertificates, type IdpMetadata } from '../functions/core/saml/idp-metadata';
-import { createDocumentClient, ensureTable } from '../functions/core/store';
+import { createDocumentClient, ensureTable } from '../functions/core/store/store';
 import { startDynamoDbLocal } from '../local/dynamodb-local';
 
 /** Where the CLI reads and writes: injectable, so tests run it in-process. */

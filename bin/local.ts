@@ -8,7 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { DEFAULT_ATTRIBUTE_MAPPING } from '../functions/core/provisioning';
-import { createDocumentClient, createStore, ensureTable } from '../functions/core/store';
+import { createDocumentClient, createStore, ensureTable } from '../functions/core/store/store';
 import { GROUP_ENTRIES, ROUTES, type RouteGroup } from '../functions/routes';
 import { toApiGatewayEvent } from '../local/api-gateway-event';
 import { createDevSamlIdp } from '../local/dev-saml-idp';

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { AppError } from './errors';
 import { checkSubject, normalizeEmail, parseEmail } from './identity';
 import type { AttributeMapping, AttributeRule, Connection, RolePolicy, Transform, UpdatePolicy, User } from './model';
-import type { Store } from './store';
+import type { Store } from './store/store';
 
 /** What an IdP said about someone at login, before mapping: its subject and raw attributes. */
 export interface AssertedIdentity {
