@@ -122,7 +122,7 @@ function send(response: ServerResponse, result: APIGatewayProxyStructuredResultV
 const server = createServer(async (request, response) => {
   try {
     const url = new URL(request.url ?? '/', BASE_URL);
-    const body = request.method === 'POST' ? await readBody(request) : undefined;
+    const body = ['POST', 'PUT', 'PATCH'].includes(request.method ?? '') ? await readBody(request) : undefined;
     if (url.pathname === '/') return send(response, { statusCode: 200, headers: { 'content-type': 'text/html; charset=utf-8' }, body: HOME });
     if (url.pathname === new URL(devIdp.ssoUrl).pathname) {
       const page = await devIdp.handle(request.method ?? 'GET', url, new URLSearchParams(body ?? ''));

@@ -1,7 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { AppError, toProblem, type Problem } from './core/errors';
+import { AppError, toProblem, toScimError, type Problem } from './core/errors';
 import { SESSION_COOKIE } from './core/sessions';
 
 export type HttpEvent = APIGatewayProxyEventV2;
@@ -13,9 +13,10 @@ export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_N
 /**
  * The one house middleware around every handler: dispatch on the route key, a request id on
  * every log line, one structured line per request, and the one error funnel that turns any
- * error into the contract's problem+json (or an HTML page for a browser).
+ * error into the contract's problem+json (or an HTML page for a browser), or for the SCIM
+ * routes into RFC 7644's error document, derived from the same error table.
  */
-export function httpHandler(routes: Readonly<Record<string, RouteHandler>>) {
+export function httpHandler(routes: Readonly<Record<string, RouteHandler>>, options: { readonly errors?: 'problem' | 'scim' } = {}) {
   return middy<HttpEvent, HttpResult, Error, Context>()
     .use({
       before: ({ event }) => {
@@ -29,7 +30,7 @@ export function httpHandler(routes: Readonly<Record<string, RouteHandler>>) {
         const problem = toProblem(request.error);
         if (problem.status >= 500) logger.error('request failed', { status: problem.status, code: problem.code, error: request.error ?? undefined });
         else logger.info('request refused', { status: problem.status, code: problem.code, detail: problem.detail });
-        request.response = problemResponse(problem, request.event.headers?.accept);
+        request.response = options.errors === 'scim' ? scimErrorResponse(request.error) : problemResponse(problem, request.event.headers?.accept);
       },
     })
     .handler(async (event) => {
@@ -62,6 +63,32 @@ function problemResponse(problem: Problem, accept: string | undefined): HttpResu
     headers: { 'content-type': 'application/problem+json', 'cache-control': 'no-store' },
     body: JSON.stringify(problem),
   };
+}
+
+export const SCIM_MEDIA_TYPE = 'application/scim+json';
+
+function scimErrorResponse(error: unknown): HttpResult {
+  const document = toScimError(error);
+  return {
+    statusCode: Number(document.status),
+    headers: {
+      'content-type': SCIM_MEDIA_TYPE,
+      'cache-control': 'no-store',
+      // RFC 6750 §3: a request without valid credentials is told which scheme to use.
+      ...(document.status === '401' ? { 'www-authenticate': 'Bearer realm="scim"' } : {}),
+    },
+    body: JSON.stringify(document),
+  };
+}
+
+/** A JSON request body, read within `maxBytes` before parsing. @throws AppError `payload_too_large`, `invalid_request`. */
+export function jsonBody(event: HttpEvent, maxBytes: number): unknown {
+  const text = bodyText(event, maxBytes);
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new AppError('invalid_request', 'the body is not valid JSON');
+  }
 }
 
 export function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): HttpResult {

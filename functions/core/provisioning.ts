@@ -254,8 +254,9 @@ export interface ProvisionedUser {
 
 /**
  * What a login would do to the users as stored, decided by reading only: keep or update the
- * user its identity link names; link the identity to the tenant's user of its email where
- * `mayLinkByEmail` allows; or create a user. The one decision both `provisionUser` and the admin's
+ * user its identity link names; link the identity to the tenant's user SCIM provisioned with
+ * the subject as its `externalId` or `userName`, where the connection's `scimSubject` says so;
+ * link it to the tenant's user of its email where `mayLinkByEmail` allows; or create a user. The one decision both `provisionUser` and the admin's
  * `evaluate` use, so the two cannot drift apart. The subject is matched exactly as the IdP
  * signed it (`checkSubject`): only it selects a user; an email only through `mayLinkByEmail`.
  *
@@ -273,6 +274,17 @@ export async function planProvisioning(
   if (linkedUser) {
     const user = activeUser(linkedUser);
     return { kind: 'existing', user, ...evaluateLogin(connection, identity, user) };
+  }
+  // A user SCIM provisioned ahead of the login, named by the IdP that also signs the subject.
+  const provisioned =
+    connection.scimSubject === 'externalId'
+      ? await store.findUserByExternalId(connection.tenantId, identity.subject)
+      : connection.scimSubject === 'userName'
+        ? await store.findUserByUserName(connection.tenantId, identity.subject)
+        : undefined;
+  if (provisioned) {
+    const user = activeUser(provisioned);
+    return { kind: 'link', user, ...evaluateLogin(connection, identity, user) };
   }
   const asNew = evaluateLogin(connection, identity, undefined);
   const email = asNew.profile.email;

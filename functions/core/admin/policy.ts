@@ -1,5 +1,5 @@
 import { AppError } from '../errors';
-import type { AttributeMapping, AttributeRule, Connection, RolePolicy, Transform, UpdatePolicy } from '../model';
+import type { AttributeMapping, AttributeRule, Connection, DirectoryRoles, RolePolicy, Transform, UpdatePolicy } from '../model';
 
 /**
  * The provisioning policy of a connection as an admin writes it in a JSON file: every member is
@@ -13,6 +13,7 @@ export interface ConnectionPolicy {
   readonly returnToAllowlist?: readonly string[];
   readonly linkByEmail?: boolean;
   readonly allowedEmailDomains?: readonly string[];
+  readonly scimSubject?: 'externalId' | 'userName';
 }
 
 type Json = Readonly<Record<string, unknown>>;
@@ -149,7 +150,7 @@ function emailDomain(value: unknown, path: string): string {
   return domain;
 }
 
-const POLICY_FIELDS = ['jit', 'attributeMapping', 'roles', 'returnToAllowlist', 'linkByEmail', 'allowedEmailDomains'] as const;
+const POLICY_FIELDS = ['jit', 'attributeMapping', 'roles', 'returnToAllowlist', 'linkByEmail', 'allowedEmailDomains', 'scimSubject'] as const;
 
 /**
  * Reads a provisioning policy from parsed JSON, checking every member and naming the first one
@@ -170,6 +171,25 @@ export function parseConnectionPolicy(value: unknown): ConnectionPolicy {
     ...(raw.allowedEmailDomains === undefined
       ? {}
       : { allowedEmailDomains: Array.isArray(raw.allowedEmailDomains) ? raw.allowedEmailDomains.map((v, i) => emailDomain(v, `allowedEmailDomains[${i}]`)) : bad('allowedEmailDomains', 'must be an array of domains') }),
+    ...(raw.scimSubject === undefined
+      ? {}
+      : { scimSubject: raw.scimSubject === 'externalId' || raw.scimSubject === 'userName' ? raw.scimSubject : bad('scimSubject', 'must be "externalId" or "userName"') }),
+  };
+}
+
+/**
+ * Reads a tenant's directory roles (`{"groupRoles": {"GROUP": ["role", …]}, "defaults": ["role", …]}`)
+ * from parsed JSON, naming the first member that is wrong.
+ *
+ * @throws AppError `invalid_request` naming the field.
+ */
+export function parseDirectoryRoles(value: unknown): DirectoryRoles {
+  const raw = object(value, 'directoryRoles', ['groupRoles', 'defaults']);
+  const roles = (v: unknown, path: string) => (Array.isArray(v) ? v.map((role, i) => string(role, `${path}[${i}]`)) : bad(path, 'must be an array of strings'));
+  const groupRoles = raw.groupRoles === undefined ? {} : record(raw.groupRoles, 'directoryRoles.groupRoles');
+  return {
+    groupRoles: Object.fromEntries(Object.entries(groupRoles).map(([group, v]) => [group, roles(v, `directoryRoles.groupRoles[${JSON.stringify(group)}]`)])),
+    defaults: raw.defaults === undefined ? [] : roles(raw.defaults, 'directoryRoles.defaults'),
   };
 }
 
