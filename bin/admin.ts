@@ -28,6 +28,7 @@ import { spEndpoints, spMetadata } from '../functions/core/saml/service-provider
 import { expiringCertificates, type IdpMetadata } from '../functions/core/saml/idp-metadata';
 import { createDocumentClient, ensureTable } from '../functions/core/store/store';
 import { startDynamoDbLocal } from '../local/dynamodb-local';
+import { scimCommands } from './admin/scim';
 
 /** Where the CLI reads and writes: injectable, so tests run it in-process. */
 export interface AdminIo {
@@ -620,6 +621,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
       };
     },
   },
+  ...scimCommands({ print, inputError: (message) => new InputError(message) }),
 };
 
 async function added(context: Context, connection: Connection): Promise<void> {
@@ -637,7 +639,7 @@ async function added(context: Context, connection: Connection): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // Help
 
-const GROUPS = ['tenants', 'connections', 'users'];
+const GROUPS = ['tenants', 'connections', 'users', 'scim-tokens'];
 const GLOBAL_OPTIONS: OptionsConfig = { stack: str, json: bool, help: { type: 'boolean', short: 'h' } };
 
 function usage(group?: string): string {

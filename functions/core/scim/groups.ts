@@ -154,7 +154,9 @@ export async function replaceScimGroup(context: ScimContext, id: string, body: J
 export async function patchScimGroup(context: ScimContext, id: string, body: Json, ifMatch: string | undefined): Promise<ScimReply> {
   const current = await requireGroup(context, id);
   checkIfMatch(ifMatch, current.version);
-  const patched = applyPatch(groupResource(context, current), patchOperations('Group', body));
+  // Members as their values alone, so a removal by value matches (see patchOperations).
+  const view = { ...groupResource(context, current), members: current.members.map(({ value }) => ({ value })) };
+  const patched = applyPatch(view, patchOperations('Group', body));
   return saveGroup(context, current, await parseGroup(context, patched));
 }
 

@@ -9,13 +9,16 @@ const isObject = (value: Json): value is JsonObject => typeof value === 'object'
 
 /**
  * A value as the schema types it: Entra ID's `"True"`/`"False"` become booleans where the
- * attribute is boolean, and object keys take the schema's spelling (names are case-insensitive).
+ * attribute is boolean, a bare id given for a complex attribute with a `value` (the manager)
+ * becomes `{value}`, and object keys take the schema's spelling (names are case-insensitive).
  */
 export function coerceValue(definition: AttributeDefinition | undefined, value: Json, asElement = false): Json {
   if (!definition) return value;
   if (definition.multiValued && !asElement) return Array.isArray(value) ? value.map((v) => coerceValue(definition, v, true)) : coerceValue(definition, value, true);
   if (definition.type === 'boolean' && typeof value === 'string' && /^(true|false)$/i.test(value)) return value.toLowerCase() === 'true';
   if (definition.type === 'complex' && isObject(value)) return coerceObject(definition.subAttributes ?? [], value);
+  // Entra sends the enterprise `manager` as the manager's id alone.
+  if (definition.type === 'complex' && !definition.multiValued && typeof value === 'string' && definition.subAttributes?.some((a) => a.name === 'value')) return { value };
   return value;
 }
 
@@ -80,7 +83,7 @@ function normalize(type: ResourceType, operation: Json, index: number): ScimPatc
   if (op === 'remove') {
     if (!path) throw new AppError('no_target', `Operations[${index}] removes without a path`);
     const target = canonicalPath(type, path);
-    return [{ op: 'remove', path: target.path, ...(operation.value === undefined ? {} : { value: coerceValue(target.definition, operation.value, target.element) }) }];
+    return [{ op: 'remove', path: target.path, ...(operation.value === undefined ? {} : { value: byValue(target.definition, coerceValue(target.definition, operation.value, target.element)) }) }];
   }
   if (!('value' in operation)) throw new AppError('invalid_value', `Operations[${index}] has no value`);
   if (path) {
@@ -90,12 +93,25 @@ function normalize(type: ResourceType, operation: Json, index: number): ScimPatc
   }
   if (!isObject(operation.value)) throw new AppError('invalid_value', `Operations[${index}] has no path, so its value must be an object`);
   return Object.entries(operation.value).flatMap(([name, value]) => {
-    if (name.toLowerCase() === 'schemas') return [];
+    // Read-only members of a path-less value (Okta renames a group with its `id` beside the new
+    // displayName) are ignored, as a PUT ignores them; a path naming one is `mutability`.
+    if (['schemas', 'id', 'meta'].includes(name.toLowerCase())) return [];
     const extension = Object.keys(schemaOf(type).extensions).find((urn) => urn.toLowerCase() === name.toLowerCase());
     // The extension's URN as one key: its members are the attributes to set.
     if (extension && isObject(value)) return normalize(type, { op, value: Object.fromEntries(Object.entries(value).map(([k, v]) => [`${extension}:${k}`, v])) }, index);
     return normalize(type, { op, path: name, value }, index);
   });
+}
+
+/**
+ * Elements of a multi-valued attribute with a `value` sub-attribute (Group `members`) are removed
+ * by their `value` alone: Entra sends `{"value": id, "$ref": null}`, and `scim-patch` removes
+ * only elements deeply equal to the one given. `patchView` reduces the stored elements alike.
+ */
+function byValue(definition: AttributeDefinition | undefined, value: Json): Json {
+  if (!definition?.multiValued || !definition.subAttributes?.some((a) => a.name === 'value')) return value;
+  const reduce = (element: Json) => (isObject(element) && 'value' in element ? { value: element.value } : element);
+  return Array.isArray(value) ? value.map(reduce) : reduce(value);
 }
 
 /**

@@ -24,6 +24,8 @@ interface ParsedUser {
 /** Attributes kept elsewhere on the user, or never kept (read-only, or a password). */
 const NOT_STORED = new Set(['id', 'meta', 'schemas', 'groups', 'password', 'userName', 'externalId', 'active']);
 const CONTROL = /\p{Cc}/u;
+/** The most JSON a user's SCIM attributes may take. */
+export const MAX_STORED_BYTES = 64 * 1024;
 
 const userLocation = (context: ScimContext, id: string) => `${context.baseUrl}/Users/${id}`;
 
@@ -75,7 +77,8 @@ function known(definitions: readonly AttributeDefinition[], value: JsonObject): 
  * Reads a SCIM User body (a POST, a PUT, or a resource after PATCH): names in the schema's
  * spelling, Entra's string booleans as booleans, the enterprise extension under its URN (also
  * from URN-qualified keys), a `manager` given as a bare id as `{value}`. The user's email is its
- * primary email, else its work email, else its first.
+ * primary email, else its work email, else its first. The stored attributes are bounded
+ * (`MAX_STORED_BYTES`), well inside DynamoDB's 400 KB item.
  *
  * @throws AppError `invalid_request` for a body that is no object, `invalid_value`.
  */
@@ -91,9 +94,7 @@ export function parseUser(body: Json): ParsedUser {
     else if (lower.startsWith(`${urn}:`)) extension = { ...extension, [name.slice(urn.length + 1)]: value };
     if (lower === urn || lower.startsWith(`${urn}:`)) delete core[name];
   }
-  extension = coerceObject(ENTERPRISE_ATTRIBUTES, extension);
-  if (typeof extension.manager === 'string') extension.manager = { value: extension.manager };
-  extension = known(ENTERPRISE_ATTRIBUTES, extension);
+  extension = known(ENTERPRISE_ATTRIBUTES, coerceObject(ENTERPRISE_ATTRIBUTES, extension));
   checkTypes(schema.attributes, core, '');
   checkTypes(ENTERPRISE_ATTRIBUTES, extension, `${ENTERPRISE_SCHEMA}:`);
 
@@ -106,6 +107,7 @@ export function parseUser(body: Json): ParsedUser {
 
   const scim: JsonObject = known(schema.attributes.filter((d) => !NOT_STORED.has(d.name) && d.mutability !== 'readOnly'), core);
   if (Object.keys(extension).length) scim[ENTERPRISE_SCHEMA] = extension;
+  if (Buffer.byteLength(JSON.stringify(scim)) > MAX_STORED_BYTES) bad(`the user's attributes are over ${MAX_STORED_BYTES} bytes`);
 
   const emails = Array.isArray(scim.emails) ? (scim.emails as JsonObject[]) : [];
   const chosen = emails.find((e) => e.primary === true) ?? emails.find((e) => typeof e.type === 'string' && e.type.toLowerCase() === 'work') ?? emails[0];
