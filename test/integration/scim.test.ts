@@ -177,6 +177,10 @@ describe("SCIM: Microsoft Entra ID's provisioning sequence and its known quirks"
     expect(added.body.members).toEqual([expect.objectContaining({ value: userId })]);
     const removed = await entra.request('PATCH', `/scim/v2/Groups/${groupId}`, patch({ op: 'Remove', path: 'members', value: [{ $ref: null, value: userId }] }));
     expect(removed.body.members).toEqual([]);
+
+    await entra.request('PATCH', `/scim/v2/Groups/${groupId}`, patch({ op: 'Add', path: 'members', value: [{ value: userId }] }));
+    expect((await entra.request('DELETE', `/scim/v2/Users/${userId}`)).status).toBe(204);
+    expect((await entra.request('GET', `/scim/v2/Groups/${groupId}`)).body.members).toEqual([]);
   });
 });
 

@@ -170,10 +170,19 @@ export async function deleteScimGroup(context: ScimContext, id: string, ifMatch:
   return { status: 204 };
 }
 
-/** Takes a removed user out of every group of the tenant that lists it. */
+/** Takes a removed user out of every group of the tenant that lists it, reading a group again when a concurrent write changed it. */
 export async function removeFromGroups(context: ScimContext, userId: string): Promise<void> {
-  for (const group of await tenantGroups(context)) {
-    if (!group.members.some((m) => m.value === userId)) continue;
-    await context.runtime.store.replaceScimGroup(group, { ...group, members: group.members.filter((m) => m.value !== userId), updatedAt: context.runtime.clock().toISOString() }).catch(() => undefined);
+  const { store } = context.runtime;
+  for (const listed of await tenantGroups(context)) {
+    let group: ScimGroup | undefined = listed;
+    for (let attempt = 0; group && group.members.some((m) => m.value === userId); attempt++) {
+      try {
+        await store.replaceScimGroup(group, { ...group, members: group.members.filter((m) => m.value !== userId), updatedAt: context.runtime.clock().toISOString() });
+        break;
+      } catch (error) {
+        if (!(error instanceof AppError && error.code === 'write_conflict') || attempt >= 4) throw error;
+        group = await store.getScimGroup(group.id);
+      }
+    }
   }
 }
