@@ -27,12 +27,15 @@ function respond(reply: ScimReply): HttpResult {
   };
 }
 
-/** The SCIM 2.0 routes: every request is authenticated by its tenant's bearer token, and confined to that tenant. */
-export function createScimHandler(runtime: Runtime) {
+/**
+ * The SCIM 2.0 routes: every request is authenticated by its tenant's bearer token, and confined
+ * to that tenant. `maxExamined` bounds what a filter that is no key lookup may read (tests lower it).
+ */
+export function createScimHandler(runtime: Runtime, options: { readonly maxExamined?: number } = {}) {
   const baseUrl = `${runtime.config.publicBaseUrl}/scim/v2`;
   const scim = (operation: Operation) => async (event: HttpEvent) => {
     const tenantId = await authenticateScimToken(runtime.store, event.headers?.authorization);
-    return respond(await operation({ runtime, tenantId, baseUrl }, event, event.pathParameters?.id ?? ''));
+    return respond(await operation({ runtime, tenantId, baseUrl, ...options }, event, event.pathParameters?.id ?? ''));
   };
   const path = (operation: Operation): Operation => (context, event, id) => {
     if (!id) throw new AppError('not_found', 'the path names no resource');

@@ -361,6 +361,15 @@ describe('SCIM: filters, paging and projections', () => {
     expect(scimError(await client.request('GET', `/scim/v2/Users?filter=${q(filter)}`))).toEqual({ status: 400, code: 'invalid_filter', scimType: 'invalidFilter', bodyStatus: '400' });
   });
 
+  it('answers tooMany when a filter that is no key lookup would examine more users than the bound, and still reads keys', async () => {
+    const { client, tag } = await directory();
+    const bounded = scimRequester(await testRuntime(), client.token, { maxExamined: 2 });
+    expect(scimError(await bounded('GET', `/scim/v2/Users?filter=${q(`userName ew "${tag}@example.test"`)}`))).toEqual({ status: 400, code: 'too_many', scimType: 'tooMany', bodyStatus: '400' });
+    expect(scimError(await bounded('GET', '/scim/v2/Users'))).toMatchObject({ code: 'too_many' });
+    expect((await bounded('GET', `/scim/v2/Users?filter=${q(`userName eq "bob-${tag}@example.test"`)}`)).body).toMatchObject({ totalResults: 1 });
+    expect((await scimRequester(await testRuntime(), client.token, { maxExamined: 3 })('GET', '/scim/v2/Users')).body).toMatchObject({ totalResults: 3 });
+  });
+
   it('pages with startIndex and count, and returns only the attributes asked for', async () => {
     const { client, tag } = await directory();
     const page = await client.request('GET', `/scim/v2/Users?filter=${q(`userName ew "${tag}@example.test"`)}&startIndex=2&count=1&attributes=userName,name.givenName`);

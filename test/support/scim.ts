@@ -32,8 +32,8 @@ export async function scimTenant(runtime: TestRuntime, options: { seatLimit?: nu
 }
 
 /** Sends SCIM requests with a given bearer token (or none). */
-export function scimRequester(runtime: TestRuntime, token: string | undefined) {
-  const handler = createScimHandler(runtime);
+export function scimRequester(runtime: TestRuntime, token: string | undefined, options: { maxExamined?: number } = {}) {
+  const handler = createScimHandler(runtime, options);
   return async (method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<ScimAnswer> => {
     const result = await invoke(handler, {
       method,

@@ -9,6 +9,7 @@ import { GROUP_SCHEMA, MAX_EXAMINED, schemaOf } from './schema';
 
 const groupLocation = (context: ScimContext, id: string) => `${context.baseUrl}/Groups/${id}`;
 
+/** The SCIM representation of a group; members are users of the tenant, each with its `$ref`. */
 export function groupResource(context: ScimContext, group: ScimGroup): JsonObject {
   return {
     schemas: [GROUP_SCHEMA],
@@ -56,8 +57,9 @@ async function requireGroup(context: ScimContext, id: string): Promise<ScimGroup
 }
 
 async function tenantGroups(context: ScimContext): Promise<ScimGroup[]> {
-  const groups = await context.runtime.store.listScimGroups(context.tenantId, { limit: MAX_EXAMINED + 1 });
-  if (groups.length > MAX_EXAMINED) throw new AppError('too_many', `this tenant has more than ${MAX_EXAMINED} groups`);
+  const bound = context.maxExamined ?? MAX_EXAMINED;
+  const groups = await context.runtime.store.listScimGroups(context.tenantId, { limit: bound + 1 });
+  if (groups.length > bound) throw new AppError('too_many', `this tenant has more than ${bound} groups`);
   return groups;
 }
 
@@ -116,11 +118,12 @@ export async function createScimGroup(context: ScimContext, body: Json): Promise
   return reply(context, group, 201);
 }
 
+/** SCIM GET /Groups/{id}. @throws AppError `not_found` (also for another tenant's group), `invalid_value`. */
 export async function getScimGroup(context: ScimContext, id: string, query: ScimQuery): Promise<ScimReply> {
   return reply(context, await requireGroup(context, id), 200, query);
 }
 
-/** SCIM GET /Groups: `id eq` is a key read; any other filter examines the tenant's groups, at most `MAX_EXAMINED`. */
+/** SCIM GET /Groups: `id eq` is a key read; any other filter examines the tenant's groups, at most `MAX_EXAMINED`. @throws AppError `invalid_filter`, `too_many`, `invalid_value`. */
 export async function listScimGroups(context: ScimContext, query: ScimQuery): Promise<ScimReply> {
   const filter = query.filter === undefined || query.filter.trim() === '' ? undefined : parseFilter('Group', query.filter);
   const lookup = filter && keyLookup('Group', filter);
@@ -150,7 +153,10 @@ export async function replaceScimGroup(context: ScimContext, id: string, body: J
   return saveGroup(context, current, await parseGroup(context, body));
 }
 
-/** SCIM PATCH /Groups/{id}: `members` add and remove (also `members[value eq "…"]`), `displayName` replace. */
+/**
+ * SCIM PATCH /Groups/{id}: `members` add and remove (also `members[value eq "…"]`), `displayName` replace.
+ * @throws AppError `not_found`, `precondition_failed`, `write_conflict`, `no_target`, `mutability`, `invalid_value`, `invalid_request`.
+ */
 export async function patchScimGroup(context: ScimContext, id: string, body: Json, ifMatch: string | undefined): Promise<ScimReply> {
   const current = await requireGroup(context, id);
   checkIfMatch(ifMatch, current.version);
@@ -160,7 +166,7 @@ export async function patchScimGroup(context: ScimContext, id: string, body: Jso
   return saveGroup(context, current, await parseGroup(context, patched));
 }
 
-/** SCIM DELETE /Groups/{id}: its members' roles are recomputed without it. */
+/** SCIM DELETE /Groups/{id}: its members' roles are recomputed without it. @throws AppError `not_found`, `precondition_failed`. */
 export async function deleteScimGroup(context: ScimContext, id: string, ifMatch: string | undefined): Promise<ScimReply> {
   const current = await requireGroup(context, id);
   checkIfMatch(ifMatch, current.version);

@@ -9,6 +9,8 @@ export interface ScimContext {
   readonly tenantId: string;
   /** `<PUBLIC_BASE_URL>/scim/v2`. */
   readonly baseUrl: string;
+  /** The most resources a filter that is no key lookup may examine. @default MAX_EXAMINED */
+  readonly maxExamined?: number;
 }
 
 /** What a SCIM operation answers, for the handler to send as `application/scim+json`. */
@@ -30,6 +32,7 @@ export interface ScimQuery {
 
 export type Json = unknown;
 export type JsonObject = Record<string, Json>;
+/** A JSON object (not an array, not null). */
 export const isObject = (value: Json): value is JsonObject => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** A weak ETag of a resource version (RFC 7644 §3.14). */

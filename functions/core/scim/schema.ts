@@ -19,6 +19,7 @@ export const MAX_PAGE_SIZE = 200;
 /** The most resources of a tenant a filter that is not a key lookup may examine; past it, `tooMany`. */
 export const MAX_EXAMINED = 2000;
 
+/** An attribute as RFC 7643 §7 describes it. */
 export interface AttributeDefinition {
   readonly name: string;
   readonly type: 'string' | 'boolean' | 'complex' | 'reference' | 'dateTime' | 'integer';
@@ -47,6 +48,7 @@ const COMMON: readonly AttributeDefinition[] = [
   text('externalId', { caseExact: true }),
 ];
 
+/** The core User attributes (RFC 7643 §4.1) this server stores, beside `id`, `externalId` and `meta`. */
 export const USER_ATTRIBUTES: readonly AttributeDefinition[] = [
   text('userName', { required: true, uniqueness: 'server' }),
   attribute('name', 'complex', {
@@ -74,6 +76,7 @@ export const USER_ATTRIBUTES: readonly AttributeDefinition[] = [
   }),
 ];
 
+/** The enterprise User extension (RFC 7643 §4.3), under its URN. */
 export const ENTERPRISE_ATTRIBUTES: readonly AttributeDefinition[] = [
   ...['employeeNumber', 'costCenter', 'organization', 'division', 'department'].map((name) => text(name)),
   attribute('manager', 'complex', {
@@ -81,6 +84,7 @@ export const ENTERPRISE_ATTRIBUTES: readonly AttributeDefinition[] = [
   }),
 ];
 
+/** The Group attributes (RFC 7643 §4.2). */
 export const GROUP_ATTRIBUTES: readonly AttributeDefinition[] = [
   text('displayName', { required: true }),
   attribute('members', 'complex', {
@@ -102,6 +106,7 @@ const META = attribute('meta', 'complex', {
   ),
 });
 
+/** The resource types served. */
 export type ResourceType = 'User' | 'Group';
 
 /** The attributes of a resource type: its core schema's and, for a User, the enterprise extension's under its URN. */
@@ -154,7 +159,7 @@ export function resolvePath(type: ResourceType, path: string): ResolvedPath | un
   return { ...(extension ? { extension } : {}), definitions, canonical: extension ? `${extension}:${canonical}` : canonical };
 }
 
-/** RFC 7643 §7's schema documents of what is supported. */
+/** RFC 7643 §7's schema documents of what is supported, for `GET /Schemas`. */
 export function schemaDocuments(baseUrl: string): Record<string, unknown>[] {
   const document = (id: string, name: string, description: string, attributes: readonly AttributeDefinition[]) => ({
     schemas: ['urn:ietf:params:scim:schemas:core:2.0:Schema'],
@@ -171,6 +176,7 @@ export function schemaDocuments(baseUrl: string): Record<string, unknown>[] {
   ];
 }
 
+/** RFC 7643 §6's resource types, for `GET /ResourceTypes`. */
 export function resourceTypeDocuments(baseUrl: string): Record<string, unknown>[] {
   const meta = (id: string) => ({ resourceType: 'ResourceType', location: `${baseUrl}/ResourceTypes/${id}` });
   return [
@@ -188,6 +194,7 @@ export function resourceTypeDocuments(baseUrl: string): Record<string, unknown>[
   ];
 }
 
+/** RFC 7643 §5's configuration: PATCH, filters and ETags supported; bulk, sort and password change not. */
 export function serviceProviderConfig(baseUrl: string): Record<string, unknown> {
   return {
     schemas: ['urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig'],

@@ -215,8 +215,9 @@ export async function listScimUsers(context: ScimContext, query: ScimQuery): Pro
     const parsed = parseEmail(lookup.value);
     candidates = 'email' in parsed ? [await store.findUserByEmail(context.tenantId, parsed.email)] : [];
   } else {
-    candidates = await store.listUsers(context.tenantId, { limit: MAX_EXAMINED + 1 });
-    if (candidates.length > MAX_EXAMINED) throw new AppError('too_many', `this filter would examine more than ${MAX_EXAMINED} users; filter by userName, externalId or email`);
+    const bound = context.maxExamined ?? MAX_EXAMINED;
+    candidates = await store.listUsers(context.tenantId, { limit: bound + 1 });
+    if (candidates.length > bound) throw new AppError('too_many', `this filter would examine more than ${bound} users; filter by userName, externalId or email`);
   }
   const resources = candidates
     .filter((user): user is User => user !== undefined && user.tenantId === context.tenantId)

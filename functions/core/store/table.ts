@@ -33,17 +33,21 @@ export interface TableAccess {
   queryByTenantIndex<T>(partition: string, options?: { limit?: number }): Promise<T[]>;
 }
 
+/** Epoch seconds, as TTL attributes hold them. */
 export const epochSeconds = (date: Date) => Math.floor(date.getTime() / 1000);
 
+/** Rethrows an `AppError`; any other failure is `service_unavailable`, with its cause. */
 export function unavailable(error: unknown): never {
   if (error instanceof AppError) throw error;
   throw new AppError('service_unavailable', 'the database could not be reached', { cause: error });
 }
 
+/** Whether the transaction item at `index` failed its condition. */
 export function failedAt(reasons: CancellationReason[] | undefined, index: number): boolean {
   return index >= 0 && reasons?.[index]?.Code === 'ConditionalCheckFailed';
 }
 
+/** Whether a transaction was cancelled by a concurrent one (worth retrying). */
 export function conflicted(reasons: CancellationReason[] | undefined): boolean {
   return reasons?.some((reason) => reason.Code === 'TransactionConflict') ?? false;
 }
@@ -57,6 +61,7 @@ export function record<T>(item: Record<string, unknown> | undefined): T | undefi
 
 export { ConditionalCheckFailedException };
 
+/** The shared helpers on one table and client. */
 export function tableAccess(TableName: string, client: DynamoDBDocumentClient): TableAccess {
   return {
     TableName,
