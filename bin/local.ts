@@ -149,6 +149,7 @@ SSO callback service running on ${BASE_URL} (DynamoDB Local at ${dynamo.endpoint
   SP metadata:        ${BASE_URL}/saml/${DEMO_CONNECTION}/metadata
   Your session:       curl -b 'sso_session=<token>' ${BASE_URL}/session
   JWKS:               ${BASE_URL}/.well-known/jwks.json
+  SCIM 2.0:           ${BASE_URL}/scim/v2 (a bearer token: npm run admin -- scim-tokens issue --tenant demo)
 
 Press Ctrl+C to stop.`);
 });

@@ -450,10 +450,11 @@ describe('SCIM: requests refused before they change anything', () => {
     expect((await client.request('GET', `/scim/v2/Users/${id}`)).headers.etag).toBe('W/"1"');
   });
 
-  it('refuses a user without userName, or with an email that is not one', async () => {
+  it('refuses a user without userName, with a control character in it, or with an email that is not one', async () => {
     const runtime = await testRuntime();
     const client = await scimTenant(runtime);
     expect(scimError(await client.request('POST', '/scim/v2/Users', oktaUser('', {})))).toMatchObject({ status: 400, code: 'invalid_value' });
+    expect(scimError(await client.request('POST', '/scim/v2/Users', oktaUser(`bell\u0007${uniqueEmail()}`, { emails: [] })))).toMatchObject({ status: 400, code: 'invalid_value' });
     expect(scimError(await client.request('POST', '/scim/v2/Users', oktaUser(uniqueEmail(), { emails: [{ value: ' padded@example.test' }] })))).toMatchObject({ status: 400, code: 'invalid_value' });
     expect(await seatsOf(runtime, client.tenantId)).toBe(0);
   });
