@@ -198,6 +198,20 @@ describe('SCIM: the shared provisioning core', () => {
     expect((await runtime.store.listUsers(client.tenantId)).length).toBe(1);
   });
 
+  it('keeps a deactivated user deactivated through a PUT that does not say active, and reactivates it through one that does', async () => {
+    const runtime = await testRuntime();
+    const client = await scimTenant(runtime);
+    const userName = uniqueEmail();
+    const { active: _active, ...withoutActive } = oktaUser(userName);
+    const id = (await client.request('POST', '/scim/v2/Users', withoutActive)).body.id as string;
+    expect((await client.request('GET', `/scim/v2/Users/${id}`)).body).toMatchObject({ active: true });
+    await client.request('PATCH', `/scim/v2/Users/${id}`, patch({ op: 'replace', path: 'active', value: false }));
+    expect((await client.request('PUT', `/scim/v2/Users/${id}`, { ...withoutActive, title: 'Still away' })).body).toMatchObject({ active: false, title: 'Still away' });
+    expect(await seatsOf(runtime, client.tenantId)).toBe(0);
+    expect((await client.request('PUT', `/scim/v2/Users/${id}`, { ...withoutActive, active: true })).body).toMatchObject({ active: true });
+    expect(await seatsOf(runtime, client.tenantId)).toBe(1);
+  });
+
   it('keeps externalId unique per tenant, compared exactly, and email unique as for logins', async () => {
     const runtime = await testRuntime();
     const client = await scimTenant(runtime);

@@ -14,7 +14,8 @@ import { ENTERPRISE_ATTRIBUTES, ENTERPRISE_SCHEMA, MAX_EXAMINED, schemaOf, USER_
 interface ParsedUser {
   readonly userName: string;
   readonly externalId?: string;
-  readonly active: boolean;
+  /** Absent when the body does not say: a create is active, a replace keeps the user's status. */
+  readonly active?: boolean;
   readonly email?: string;
   readonly name?: string;
   /** Every other attribute the schema knows, in its spelling. */
@@ -103,7 +104,7 @@ export function parseUser(body: Json): ParsedUser {
   if (CONTROL.test(userName) || Buffer.byteLength(userName) > 1024) bad('userName must be at most 1024 bytes without control characters');
   const externalId = core.externalId ?? undefined;
   if (externalId !== undefined && (typeof externalId !== 'string' || externalId === '' || Buffer.byteLength(externalId) > 1024)) bad('externalId must be a non-empty string of at most 1024 bytes');
-  const active = core.active ?? true;
+  const active = core.active ?? undefined;
 
   const scim: JsonObject = known(schema.attributes.filter((d) => !NOT_STORED.has(d.name) && d.mutability !== 'readOnly'), core);
   if (Object.keys(extension).length) scim[ENTERPRISE_SCHEMA] = extension;
@@ -123,7 +124,7 @@ export function parseUser(body: Json): ParsedUser {
     (typeof name.formatted === 'string' && name.formatted) ||
     [name.givenName, name.familyName].filter((v): v is string => typeof v === 'string' && v !== '').join(' ') ||
     undefined;
-  return { userName, ...(typeof externalId === 'string' ? { externalId } : {}), active: active === true, ...(email ? { email } : {}), ...(fullName ? { name: fullName } : {}), scim };
+  return { userName, ...(typeof externalId === 'string' ? { externalId } : {}), ...(typeof active === 'boolean' ? { active } : {}), ...(email ? { email } : {}), ...(fullName ? { name: fullName } : {}), scim };
 }
 
 /** @throws AppError `not_found` for an id that is not a user of the caller's tenant (another tenant's ids answer the same). */
@@ -184,7 +185,7 @@ export async function createScimUser(context: ScimContext, body: Json): Promise<
     throw error;
   });
   await audit(context.runtime, { ...base(context, created.id), type: 'user.created', detail: { source: 'scim' } });
-  return reply(context, await setActive(context, created, parsed.active), 201);
+  return reply(context, await setActive(context, created, parsed.active ?? true), 201);
 }
 
 /** SCIM GET /Users/{id}. @throws AppError `not_found`, `invalid_value`. */
@@ -254,7 +255,8 @@ async function saveUser(context: ScimContext, current: User, parsed: ParsedUser)
     stored = await context.runtime.store.replaceUser(current, next);
     await audit(context.runtime, { ...base(context, current.id), type: 'user.updated', detail: { source: 'scim', changes } });
   }
-  return reply(context, await setActive(context, stored, parsed.active));
+  // A PUT that does not say `active` must not reactivate a deactivated user (and take a seat).
+  return reply(context, parsed.active === undefined ? stored : await setActive(context, stored, parsed.active));
 }
 
 /** SCIM PUT /Users/{id}: replaces the user's SCIM attributes. @throws AppError `not_found`, `precondition_failed`, `write_conflict`, the codes of `createScimUser`. */
