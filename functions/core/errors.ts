@@ -117,6 +117,7 @@ export interface ScimErrorDocument {
   readonly code: string;
 }
 
+/** The SCIM error document of an error: an `AppError` as its table says (with its `scimType`), anything else as a bare 500. */
 export function toScimError(error: unknown): ScimErrorDocument {
   const problem = toProblem(error);
   const scimType = error instanceof AppError ? (ERRORS[error.code] as ErrorSpec).scimType : undefined;

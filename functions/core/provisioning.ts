@@ -256,8 +256,8 @@ export interface ProvisionedUser {
  * What a login would do to the users as stored, decided by reading only: keep or update the
  * user its identity link names; link the identity to the tenant's user SCIM provisioned with
  * the subject as its `externalId` or `userName`, where the connection's `scimSubject` says so;
- * link it to the tenant's user of its email where `mayLinkByEmail` allows; or create a user. The one decision both `provisionUser` and the admin's
- * `evaluate` use, so the two cannot drift apart. The subject is matched exactly as the IdP
+ * link it to the tenant's user of its email where `mayLinkByEmail` allows; or create a user.
+ * The one decision both `provisionUser` and the admin's `evaluate` use, so the two cannot drift apart. The subject is matched exactly as the IdP
  * signed it (`checkSubject`): only it selects a user; an email only through `mayLinkByEmail`.
  *
  * @throws AppError `invalid_request` (a subject or email that is not one as it stands),
