@@ -32,8 +32,9 @@ import type { Connection, OidcConnection, SpKey, User } from '../functions/core/
 import { runtimeFromEnvironment, type Runtime } from '../functions/core/runtime';
 import { spEndpoints, spMetadata } from '../functions/core/saml/service-provider';
 import { expiringCertificates, type IdpMetadata } from '../functions/core/saml/idp-metadata';
-import { createDocumentClient, ensureTable } from '../functions/core/store';
+import { createDocumentClient, ensureTable } from '../functions/core/store/store';
 import { startDynamoDbLocal } from '../local/dynamodb-local';
+import { scimCommands } from './admin/scim';
 
 /** Where the CLI reads and writes: injectable, so tests run it in-process. */
 export interface AdminIo {
@@ -890,6 +891,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
       };
     },
   },
+  ...scimCommands({ print, inputError: (message) => new InputError(message) }),
 };
 
 function printDomains(context: Context, report: DomainReport): void {
@@ -923,7 +925,7 @@ async function added(context: Context, connection: Connection): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // Help
 
-const GROUPS = ['tenants', 'connections', 'users', 'secrets', 'audit'];
+const GROUPS = ['tenants', 'connections', 'users', 'secrets', 'scim-tokens', 'audit'];
 const GLOBAL_OPTIONS: OptionsConfig = { stack: str, json: bool, help: { type: 'boolean', short: 'h' } };
 
 function usage(group?: string): string {

@@ -8,7 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import { localSecretStore } from '../functions/core/admin/secrets';
-import { createDocumentClient, createStore, ensureTable } from '../functions/core/store';
+import { createDocumentClient, createStore, ensureTable } from '../functions/core/store/store';
 import { GROUP_ENTRIES, type RouteGroup } from '../functions/routes';
 import { createDemoApp } from '../local/demo-app';
 import { seedDemo } from '../local/demo-seed';
@@ -96,6 +96,8 @@ SSO callback service running on ${BASE_URL} (DynamoDB Local at ${dynamo.endpoint
   Your session:       curl -H 'authorization: Bearer <the sso_session cookie>' ${BASE_URL}/session
                       (the demo page shows the token's claims; the browser's dev tools show the cookie)
   JWKS:               ${BASE_URL}/.well-known/jwks.json
+  SCIM 2.0:           ${BASE_URL}/scim/v2 (a bearer token: npm run admin -- scim-tokens issue --tenant demo)
+  SCIM 2.0:           ${BASE_URL}/scim/v2 (a bearer token: npm run admin -- scim-tokens issue --tenant demo)
 
 Press Ctrl+C to stop.`);
 });

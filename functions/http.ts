@@ -1,7 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
-import { AppError, isAppError, toProblem, type Problem, type RefusalReason } from './core/errors';
+import { AppError, isAppError, toProblem, toScimError, type Problem, type RefusalReason } from './core/errors';
 import { SESSION_COOKIE } from './core/sessions';
 import { errorPage, type PageLinks } from './pages';
 
@@ -14,9 +14,10 @@ export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_N
 /**
  * The one house middleware around every handler: dispatch on the route key, a request id on
  * every log line, one structured line per request, and the one error funnel that turns any
- * error into the contract's problem+json (or an HTML page for a browser).
+ * error into the contract's problem+json (or an HTML page for a browser), or for the SCIM
+ * routes into RFC 7644's error document, derived from the same error table.
  */
-export function httpHandler(routes: Readonly<Record<string, RouteHandler>>, options: { appUrl?: string } = {}) {
+export function httpHandler(routes: Readonly<Record<string, RouteHandler>>, options: { readonly appUrl?: string; readonly errors?: 'problem' | 'scim' } = {}) {
   return middy<HttpEvent, HttpResult, Error, Context>()
     .use({
       before: ({ event }) => {
@@ -31,11 +32,14 @@ export function httpHandler(routes: Readonly<Record<string, RouteHandler>>, opti
         if (problem.status >= 500) logger.error('request failed', { status: problem.status, code: problem.code, error: request.error ?? undefined });
         else logger.info('request refused', { status: problem.status, code: problem.code, detail: problem.detail });
         const { event, error } = request;
-        request.response = problemResponse(problem, event.headers?.accept, {
-          ...(isAppError(error) && error.reason ? { reason: error.reason } : {}),
-          ...(event.requestContext?.requestId ? { requestId: event.requestContext.requestId } : {}),
-          links: pageLinks(event, options.appUrl),
-        });
+        request.response =
+          options.errors === 'scim'
+            ? scimErrorResponse(error)
+            : problemResponse(problem, event.headers?.accept, {
+                ...(isAppError(error) && error.reason ? { reason: error.reason } : {}),
+                ...(event.requestContext?.requestId ? { requestId: event.requestContext.requestId } : {}),
+                links: pageLinks(event, options.appUrl),
+              });
       },
     })
     .handler(async (event) => {
@@ -80,6 +84,32 @@ export function problemResponse(problem: Problem, accept: string | undefined, pa
     headers: { 'content-type': 'application/problem+json', 'cache-control': 'no-store' },
     body: JSON.stringify(problem),
   };
+}
+
+export const SCIM_MEDIA_TYPE = 'application/scim+json';
+
+function scimErrorResponse(error: unknown): HttpResult {
+  const document = toScimError(error);
+  return {
+    statusCode: Number(document.status),
+    headers: {
+      'content-type': SCIM_MEDIA_TYPE,
+      'cache-control': 'no-store',
+      // RFC 6750 §3: a request without valid credentials is told which scheme to use.
+      ...(document.status === '401' ? { 'www-authenticate': 'Bearer realm="scim"' } : {}),
+    },
+    body: JSON.stringify(document),
+  };
+}
+
+/** A JSON request body, read within `maxBytes` before parsing. @throws AppError `payload_too_large`, `invalid_request`. */
+export function jsonBody(event: HttpEvent, maxBytes: number): unknown {
+  const text = bodyText(event, maxBytes);
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new AppError('invalid_request', 'the body is not valid JSON');
+  }
 }
 
 export function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): HttpResult {

@@ -3,10 +3,10 @@
  * builds the HTTP API from this table, and the local server routes with it, so the two agree.
  */
 
-export type RouteGroup = 'saml' | 'oidc' | 'session';
+export type RouteGroup = 'saml' | 'oidc' | 'session' | 'scim';
 
 export interface Route {
-  readonly method: 'GET' | 'POST';
+  readonly method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   /** API Gateway v2 path, with `{name}` parameters. */
   readonly path: string;
   readonly group: RouteGroup;
@@ -23,6 +23,16 @@ export const ROUTES: readonly Route[] = [
   { method: 'POST', path: '/saml/{connectionId}/acs', group: 'saml' },
   { method: 'GET', path: '/oidc/{connectionId}/login', group: 'oidc' },
   { method: 'GET', path: '/oidc/{connectionId}/callback', group: 'oidc' },
+  ...(['Users', 'Groups'] as const).flatMap((resource): Route[] => [
+    { method: 'GET', path: `/scim/v2/${resource}`, group: 'scim' },
+    { method: 'POST', path: `/scim/v2/${resource}`, group: 'scim' },
+    ...(['GET', 'PUT', 'PATCH', 'DELETE'] as const).map((method) => ({ method, path: `/scim/v2/${resource}/{id}`, group: 'scim' as const })),
+  ]),
+  { method: 'GET', path: '/scim/v2/ServiceProviderConfig', group: 'scim' },
+  { method: 'GET', path: '/scim/v2/Schemas', group: 'scim' },
+  { method: 'GET', path: '/scim/v2/Schemas/{id}', group: 'scim' },
+  { method: 'GET', path: '/scim/v2/ResourceTypes', group: 'scim' },
+  { method: 'GET', path: '/scim/v2/ResourceTypes/{id}', group: 'scim' },
 ];
 
 /** The Lambda entry file of each route group, relative to the repository root. */
@@ -30,6 +40,7 @@ export const GROUP_ENTRIES: Readonly<Record<RouteGroup, string>> = {
   saml: 'functions/saml.ts',
   oidc: 'functions/oidc.ts',
   session: 'functions/session.ts',
+  scim: 'functions/scim.ts',
 };
 
 /** The `routeKey` API Gateway v2 gives a route: `"GET /saml/{connectionId}/login"`. */

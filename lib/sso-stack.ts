@@ -56,7 +56,7 @@ const ACCESS_LOG_FORMAT = AccessLogFormat.custom(
 const PUBLIC_ROUTE_ACKNOWLEDGMENT = {
   id: 'AwsSolutions-APIG4',
   reason:
-    'The routes are public by design: the ACS receives browser form posts relayed from identity providers, login, metadata, JWKS and health are fetched anonymously, and GET /session and logout verify the session token (signature and revocation) in the handler. Callers hold no IAM credentials or Cognito tokens; this service is what issues their sessions.',
+    'The routes are public by design: the ACS receives browser form posts relayed from identity providers, login, metadata, JWKS and health are fetched anonymously, and GET /session and logout verify the session token (signature and revocation) in the handler, and the /scim/v2 routes verify the tenant SCIM bearer token (looked up by its hash) in the handler. Callers hold no IAM credentials or Cognito tokens; this service is what issues their sessions.',
 } as const;
 
 /** Properties of the {@link SsoStack}; `bin/app.ts` fills them from the stage's cdk.json context. */
@@ -233,7 +233,8 @@ export class SsoStack extends Stack {
         entry: GROUP_ENTRIES[group],
         projectRoot: PROJECT_ROOT,
         description: `SSO ${group} routes of ${this.stackName}`,
-        environment: group === 'session' ? routeEnvironment : { ...routeEnvironment, ...publisherEnvironment },
+        // SCIM reads no secret (its tokens are hashes in the table), so it gets no SECRETS_PREFIX.
+        environment: group === 'session' ? routeEnvironment : group === 'scim' ? { ...baseEnvironment, ...publisherEnvironment } : { ...routeEnvironment, ...publisherEnvironment },
         tracing: props.tracing,
         logRetention,
       });
@@ -243,6 +244,7 @@ export class SsoStack extends Stack {
     this.grantSessionFunction(functions.session);
     this.grantLoginFunction(functions.saml);
     this.grantLoginFunction(functions.oidc);
+    this.grantScimFunction(functions.scim);
 
     // No SECRETS_PREFIX: the refresh fetches public IdP metadata and may read no secret.
     this.metadataRefreshFunction = new SsoFunction(this, 'MetadataRefreshFunction', {
@@ -306,6 +308,17 @@ export class SsoStack extends Stack {
       id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${this.secretsPrefix}*]`,
       reason: `GetSecretValue on the secrets named ${this.secretsPrefix}... only (SAML SP decryption keys, OIDC client secrets); secret ARNs carry a random suffix, so the name prefix needs a wildcard.`,
     });
+  }
+
+  /**
+   * Provisions users and groups, checks SCIM tokens by their hash in the table and publishes
+   * the user events; it mints no session and reads no secret, so it gets no KMS or Secrets
+   * Manager permission at all.
+   */
+  private grantScimFunction(fn: SsoFunction): void {
+    this.table.grantReadWriteData(fn);
+    this.eventBus.grantPutEventsTo(fn);
+    this.acknowledgeTableIndexes(fn);
   }
 
   /**

@@ -1,7 +1,7 @@
 /** The demo tenant and connections of `npm start`, created when missing and never overwritten. */
 import type { Connection, OidcConnection, SamlConnection } from '../functions/core/model';
 import { DEFAULT_ATTRIBUTE_MAPPING } from '../functions/core/provisioning';
-import type { Store } from '../functions/core/store';
+import type { Store } from '../functions/core/store/store';
 
 export interface DemoSeed {
   readonly baseUrl: string;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { AttributeMapping, RolePolicy } from '../functions/core/model';
 import { DEFAULT_ATTRIBUTE_MAPPING } from '../functions/core/provisioning';
-import type { Store } from '../functions/core/store';
+import type { Store } from '../functions/core/store/store';
 
 /**
  * The people the development IdPs of `npm start` offer, one for each outcome a newcomer should

@@ -39,7 +39,7 @@ export function localRequestListener(options: {
   return async (request, response) => {
     try {
       const url = new URL(request.url ?? '/', options.baseUrl);
-      const body = request.method === 'POST' ? await readBody(request) : undefined;
+      const body = ['POST', 'PUT', 'PATCH'].includes(request.method ?? '') ? await readBody(request) : undefined;
       if (url.pathname === '/' && options.home) {
         return send(response, { statusCode: 200, headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }, body: options.home(request.headers.cookie) });
       }

@@ -11,10 +11,23 @@ interface ErrorSpec {
   readonly title: string;
   /** Whether `detail` may be shown to the caller (it never holds secrets, but some details help an attacker). */
   readonly showDetail: boolean;
+  /** RFC 7644 §3.12's `scimType`, where the RFC defines one for this refusal. */
+  readonly scimType?: ScimType;
 }
 
+type ScimType = 'uniqueness' | 'invalidFilter' | 'invalidSyntax' | 'invalidValue' | 'mutability' | 'noTarget' | 'tooMany';
+
 const ERRORS = {
-  invalid_request: { status: 400, title: 'The request is malformed', showDetail: true },
+  invalid_request: { status: 400, title: 'The request is malformed', showDetail: true, scimType: 'invalidSyntax' },
+  invalid_filter: { status: 400, title: 'The filter is not valid', showDetail: true, scimType: 'invalidFilter' },
+  invalid_value: { status: 400, title: 'A value is missing, of the wrong type, or not allowed', showDetail: true, scimType: 'invalidValue' },
+  mutability: { status: 400, title: 'This attribute cannot be changed', showDetail: true, scimType: 'mutability' },
+  no_target: { status: 400, title: 'The path matches nothing to change', showDetail: true, scimType: 'noTarget' },
+  too_many: { status: 400, title: 'The query would return too many results', showDetail: true, scimType: 'tooMany' },
+  precondition_failed: { status: 412, title: 'The resource changed since the version the request names', showDetail: true },
+  write_conflict: { status: 409, title: 'The resource changed while this request was changing it', showDetail: true },
+  user_name_in_use: { status: 409, title: 'Another account already has this userName', showDetail: true, scimType: 'uniqueness' },
+  external_id_in_use: { status: 409, title: 'Another account already has this externalId', showDetail: true, scimType: 'uniqueness' },
   payload_too_large: { status: 413, title: 'The request body is too large', showDetail: true },
   not_found: { status: 404, title: 'There is nothing at this address', showDetail: true },
   unknown_connection: { status: 404, title: 'This sign-in connection does not exist or is disabled', showDetail: true },
@@ -36,7 +49,7 @@ const ERRORS = {
   missing_required_attribute: { status: 422, title: 'The identity provider did not send a required attribute', showDetail: true },
   email_not_verified: { status: 403, title: 'The email address is not verified', showDetail: true },
   domain_not_allowed: { status: 403, title: 'This email domain may not sign in here', showDetail: true },
-  email_in_use: { status: 409, title: 'Another account already uses this email address', showDetail: true },
+  email_in_use: { status: 409, title: 'Another account already uses this email address', showDetail: true, scimType: 'uniqueness' },
   seat_limit_reached: { status: 403, title: 'Your organization has no seats left', showDetail: true },
   user_not_provisioned: { status: 403, title: 'Your account has not been set up for this application', showDetail: true },
   user_deactivated: { status: 403, title: 'This account has been deactivated', showDetail: true },
@@ -100,6 +113,30 @@ export function toProblem(error: unknown): Problem {
     title: 'Something went wrong on our side',
     status: 500,
     code: 'internal_error',
+  };
+}
+
+/** RFC 7644 §3.12's error document, derived from the same table as the problem+json. */
+export interface ScimErrorDocument {
+  readonly schemas: readonly ['urn:ietf:params:scim:api:messages:2.0:Error'];
+  /** The HTTP status, as a string (RFC 7644 §3.12). */
+  readonly status: string;
+  readonly scimType?: ScimType;
+  readonly detail: string;
+  /** The service's stable code, as in the problem+json. */
+  readonly code: string;
+}
+
+/** The SCIM error document of an error: an `AppError` as its table says (with its `scimType`), anything else as a bare 500. */
+export function toScimError(error: unknown): ScimErrorDocument {
+  const problem = toProblem(error);
+  const scimType = error instanceof AppError ? (ERRORS[error.code] as ErrorSpec).scimType : undefined;
+  return {
+    schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'],
+    status: String(problem.status),
+    ...(scimType ? { scimType } : {}),
+    detail: problem.detail ?? problem.title,
+    code: problem.code,
   };
 }
 

@@ -9,6 +9,18 @@ export interface Tenant {
   readonly seatCount: number;
   /** The connection home-realm discovery picks when the tenant has several enabled ones. */
   readonly defaultConnectionId?: string;
+  /** How the tenant's directory (SCIM) groups give roles; without it SCIM groups change no roles. */
+  readonly directoryRoles?: DirectoryRoles;
+}
+
+/**
+ * The tenant's mapping of directory groups (SCIM Groups, by `displayName`) to app roles. When a
+ * SCIM change of a group's members touches a user, the user's roles become the roles of all its
+ * SCIM groups, or `defaults` when none maps.
+ */
+export interface DirectoryRoles {
+  readonly groupRoles: Readonly<Record<string, readonly string[]>>;
+  readonly defaults: readonly string[];
 }
 
 /** A verified email domain and the one tenant that owns it (home-realm discovery). */
@@ -86,6 +98,11 @@ interface ConnectionBase {
   readonly linkByEmail?: boolean;
   /** The email domains this IdP may vouch for: a login with an email outside them is `domain_not_allowed`. */
   readonly allowedEmailDomains?: readonly string[];
+  /**
+   * Whether a login's subject joins the tenant's user whom SCIM provisioned with that `externalId`
+   * or `userName` (the IdP that logs users in is the one that provisions them). @default none
+   */
+  readonly scimSubject?: 'externalId' | 'userName';
 }
 
 export interface SamlConnection extends ConnectionBase {
@@ -173,6 +190,34 @@ export interface User {
   readonly status: 'active' | 'deactivated';
   readonly createdAt: string;
   readonly updatedAt: string;
+  /** Bumped by every write; SCIM's ETag. Absent on users stored before versions existed. */
+  readonly version?: number;
+  /** SCIM `userName`: unique per tenant without regard to case. */
+  readonly userName?: string;
+  /** SCIM `externalId`: the provisioning IdP's id, unique per tenant. */
+  readonly externalId?: string;
+  /** The SCIM attributes the IdP sent beyond those above (name, emails, the enterprise extension…), as JSON. */
+  readonly scim?: Readonly<Record<string, unknown>>;
+}
+
+/** A SCIM group of a tenant and its members (user ids). */
+export interface ScimGroup {
+  readonly id: string;
+  readonly tenantId: string;
+  readonly displayName: string;
+  readonly externalId?: string;
+  readonly members: readonly { readonly value: string; readonly display?: string }[];
+  readonly version: number;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+/** A SCIM bearer token as stored: never its value, only its SHA-256. */
+export interface ScimToken {
+  readonly id: string;
+  readonly tenantId: string;
+  readonly hash: string;
+  readonly createdAt: string;
 }
 
 /** An IdP's word for who someone is: the connection and the subject it asserted. */

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { AppError } from './errors';
 import { checkSubject, normalizeEmail, parseEmail } from './identity';
 import type { AttributeMapping, AttributeRule, Connection, RolePolicy, Transform, UpdatePolicy, User } from './model';
-import type { Store } from './store';
+import type { Store } from './store/store';
 
 /** What an IdP said about someone at login, before mapping: its subject and raw attributes. */
 export interface AssertedIdentity {
@@ -254,9 +254,10 @@ export interface ProvisionedUser {
 
 /**
  * What a login would do to the users as stored, decided by reading only: keep or update the
- * user its identity link names; link the identity to the tenant's user of its email where
- * `mayLinkByEmail` allows; or create a user. The one decision both `provisionUser` and the admin's
- * `evaluate` use, so the two cannot drift apart. The subject is matched exactly as the IdP
+ * user its identity link names; link the identity to the tenant's user SCIM provisioned with
+ * the subject as its `externalId` or `userName`, where the connection's `scimSubject` says so;
+ * link it to the tenant's user of its email where `mayLinkByEmail` allows; or create a user.
+ * The one decision both `provisionUser` and the admin's `evaluate` use, so the two cannot drift apart. The subject is matched exactly as the IdP
  * signed it (`checkSubject`): only it selects a user; an email only through `mayLinkByEmail`.
  *
  * @throws AppError `invalid_request` (a subject or email that is not one as it stands),
@@ -273,6 +274,17 @@ export async function planProvisioning(
   if (linkedUser) {
     const user = activeUser(linkedUser);
     return { kind: 'existing', user, ...evaluateLogin(connection, identity, user) };
+  }
+  // A user SCIM provisioned ahead of the login, named by the IdP that also signs the subject.
+  const provisioned =
+    connection.scimSubject === 'externalId'
+      ? await store.findUserByExternalId(connection.tenantId, identity.subject)
+      : connection.scimSubject === 'userName'
+        ? await store.findUserByUserName(connection.tenantId, identity.subject)
+        : undefined;
+  if (provisioned) {
+    const user = activeUser(provisioned);
+    return { kind: 'link', user, ...evaluateLogin(connection, identity, user) };
   }
   const asNew = evaluateLogin(connection, identity, undefined);
   const email = asNew.profile.email;

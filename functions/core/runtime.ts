@@ -5,7 +5,7 @@ import { createEventBridgePublisher, createInMemoryPublisher, type EventPublishe
 import { loadConfig, type Environment, type ServiceConfig } from './config';
 import { createInMemorySecrets, createLocalFileSecrets, createSecretsManagerSecrets, type Secrets } from './secrets';
 import { createKmsSigner, createLocalSigner, loadOrCreateLocalSigningKey, type SessionSigner } from './signing';
-import { createDocumentClient, createStore, type Store } from './store';
+import { createDocumentClient, createStore, type Store } from './store/store';
 
 /** Everything a handler needs besides its input: built once per container, injectable in tests. */
 export interface Runtime {

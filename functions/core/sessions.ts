@@ -3,7 +3,7 @@ import { AppError } from './errors';
 import type { Connection, Session, User } from './model';
 import { signSessionToken, verifySessionToken, type SessionClaims } from './session-token';
 import type { SessionSigner } from './signing';
-import type { Store } from './store';
+import type { Store } from './store/store';
 
 export const SESSION_COOKIE = 'sso_session';
 

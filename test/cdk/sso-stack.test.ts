@@ -218,7 +218,7 @@ describe('SsoStack', () => {
     });
 
     it('gives the route functions 10 s, within the HTTP API integration limit', () => {
-      for (const group of ['saml', 'oidc', 'session'] as const) {
+      for (const group of ['saml', 'oidc', 'session', 'scim'] as const) {
         expect(functionPropertiesOf(synthesized, group).Timeout).toBe(10);
       }
     });
@@ -241,6 +241,7 @@ describe('SsoStack', () => {
         saml: { ...base, ...secretsPrefix, ...eventBus },
         oidc: { ...base, ...secretsPrefix, ...eventBus },
         metadataRefresh: { ...base, ...eventBus },
+        scim: { ...base, ...eventBus },
       };
       for (const [name, variables] of Object.entries(expected)) {
         const environment = functionPropertiesOf(synthesized, name as FunctionName).Environment as { Variables: unknown };
@@ -290,6 +291,12 @@ describe('SsoStack', () => {
       expect(actions).toEqual(expect.arrayContaining(['kms:GetPublicKey', 'dynamodb:UpdateItem', 'events:PutEvents']));
       expect(actions).not.toContain('kms:Sign');
       expect(actions.filter((action) => action.startsWith('secretsmanager:'))).toEqual([]);
+    });
+
+    it('lets the scim function write the table and publish events, but never use the signing key or read secrets', () => {
+      const actions = actionsOf(synthesized, 'scim');
+      expect(actions).toEqual(expect.arrayContaining(['dynamodb:PutItem', 'events:PutEvents']));
+      expect(actions.filter((action) => action.startsWith('kms:') || action.startsWith('secretsmanager:'))).toEqual([]);
     });
 
     it('grants KMS actions on the signing key alone', () => {

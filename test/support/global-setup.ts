@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDynamoDbLocal, type RunningDynamoDbLocal } from '../../local/dynamodb-local';
-import { createDocumentClient, ensureTable } from '../../functions/core/store';
+import { createDocumentClient, ensureTable } from '../../functions/core/store/store';
 
 declare global {
   var dynamoDbLocal: RunningDynamoDbLocal | undefined;

@@ -8,7 +8,7 @@ import type { Runtime } from '../../functions/core/runtime';
 import { createInMemoryPublisher } from '../../functions/core/events';
 import { createInMemorySecrets } from '../../functions/core/secrets';
 import { createLocalSigner, generateLocalSigningKey, type SessionSigner } from '../../functions/core/signing';
-import { createDocumentClient, createStore, type Store } from '../../functions/core/store';
+import { createDocumentClient, createStore, type Store } from '../../functions/core/store/store';
 import { toApiGatewayEvent, type PlainRequest } from '../../local/api-gateway-event';
 import type { IssueResponseOptions } from '../../local/saml-idp';
 

@@ -19,7 +19,7 @@ export interface Person {
 }
 
 export type TestRuntime = Awaited<ReturnType<typeof testRuntime>>;
-export type PolicyOverrides = Partial<Pick<Connection, 'jit' | 'attributeMapping' | 'roles' | 'allowedEmailDomains' | 'linkByEmail'>>;
+export type PolicyOverrides = Partial<Pick<Connection, 'jit' | 'attributeMapping' | 'roles' | 'allowedEmailDomains' | 'linkByEmail' | 'scimSubject'>>;
 
 /** Logs people in through one protocol, through the real handlers, against real IdP software. */
 export interface LoginDriver {

@@ -1,6 +1,6 @@
 import { AppError } from '../errors';
 import type { AuditEvent } from '../model';
-import type { Store } from '../store';
+import type { Store } from '../store/store';
 import { requireTenant } from './tenants';
 
 /** How far back the audit trail goes: its items expire after 90 days. */

@@ -5,7 +5,7 @@ import type { Connection, OidcConnection, SamlConnection } from '../model';
 import { DEFAULT_ATTRIBUTE_MAPPING } from '../provisioning';
 import { parseIdpMetadata, refreshFromMetadata, type IdpMetadata } from '../saml/idp-metadata';
 import { fetchMetadata } from '../saml/metadata-refresh';
-import type { Store } from '../store';
+import type { Store } from '../store/store';
 import { trustedUrl } from '../trusted-url';
 import { applyPolicy, parseReturnTarget, type ConnectionPolicy } from './policy';
 

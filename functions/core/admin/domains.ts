@@ -1,7 +1,7 @@
 import { homeConnection, normalizeDomain } from '../discovery';
 import { AppError } from '../errors';
 import type { DomainClaim, Tenant } from '../model';
-import type { Store } from '../store';
+import type { Store } from '../store/store';
 import { requireTenant } from './tenants';
 
 /** What discovery would do for a tenant's domains, for the admin to read. */

@@ -1,5 +1,5 @@
 import { AppError } from '../errors';
-import type { AttributeMapping, AttributeRule, Connection, RolePolicy, Transform, UpdatePolicy } from '../model';
+import type { AttributeMapping, AttributeRule, Connection, DirectoryRoles, RolePolicy, Transform, UpdatePolicy } from '../model';
 
 /**
  * The provisioning policy of a connection as an admin writes it in a JSON file: every member is
@@ -13,6 +13,7 @@ export interface ConnectionPolicy {
   readonly returnToAllowlist?: readonly string[];
   readonly linkByEmail?: boolean;
   readonly allowedEmailDomains?: readonly string[];
+  readonly scimSubject?: 'externalId' | 'userName';
 }
 
 export type Json = Readonly<Record<string, unknown>>;
@@ -150,7 +151,7 @@ function emailDomain(value: unknown, path: string): string {
 }
 
 /** The members of a connection's provisioning policy. */
-export const POLICY_FIELDS = ['jit', 'attributeMapping', 'roles', 'returnToAllowlist', 'linkByEmail', 'allowedEmailDomains'] as const;
+export const POLICY_FIELDS = ['jit', 'attributeMapping', 'roles', 'returnToAllowlist', 'linkByEmail', 'allowedEmailDomains', 'scimSubject'] as const;
 
 /**
  * The policy members present in an object already checked for unknown keys, each checked and
@@ -171,6 +172,9 @@ export function parsePolicyMembers(raw: Json, prefix = ''): ConnectionPolicy {
     ...(raw.allowedEmailDomains === undefined
       ? {}
       : { allowedEmailDomains: Array.isArray(raw.allowedEmailDomains) ? raw.allowedEmailDomains.map((v, i) => emailDomain(v, at(`allowedEmailDomains[${i}]`))) : bad(at('allowedEmailDomains'), 'must be an array of domains') }),
+    ...(raw.scimSubject === undefined
+      ? {}
+      : { scimSubject: raw.scimSubject === 'externalId' || raw.scimSubject === 'userName' ? raw.scimSubject : bad(at('scimSubject'), 'must be "externalId" or "userName"') }),
   };
 }
 
@@ -182,6 +186,22 @@ export function parsePolicyMembers(raw: Json, prefix = ''): ConnectionPolicy {
  */
 export function parseConnectionPolicy(value: unknown): ConnectionPolicy {
   return parsePolicyMembers(object(value, 'policy', POLICY_FIELDS));
+}
+
+/**
+ * Reads a tenant's directory roles (`{"groupRoles": {"GROUP": ["role", …]}, "defaults": ["role", …]}`)
+ * from parsed JSON, naming the first member that is wrong.
+ *
+ * @throws AppError `invalid_request` naming the field.
+ */
+export function parseDirectoryRoles(value: unknown): DirectoryRoles {
+  const raw = object(value, 'directoryRoles', ['groupRoles', 'defaults']);
+  const roles = (v: unknown, path: string) => (Array.isArray(v) ? v.map((role, i) => string(role, `${path}[${i}]`)) : bad(path, 'must be an array of strings'));
+  const groupRoles = raw.groupRoles === undefined ? {} : record(raw.groupRoles, 'directoryRoles.groupRoles');
+  return {
+    groupRoles: Object.fromEntries(Object.entries(groupRoles).map(([group, v]) => [group, roles(v, `directoryRoles.groupRoles[${JSON.stringify(group)}]`)])),
+    defaults: raw.defaults === undefined ? [] : roles(raw.defaults, 'directoryRoles.defaults'),
+  };
 }
 
 /** The readers the policy file is checked with, for other files of the admin (each throws `invalid_request` naming the path). */

@@ -3,7 +3,7 @@ import forge from 'node-forge';
 import { AppError } from '../errors';
 import type { SamlConnection, SpKey } from '../model';
 import { signsAuthnRequests } from '../saml/service-provider';
-import type { Store } from '../store';
+import type { Store } from '../store/store';
 import { requireConnection } from './connections';
 import { requireSecret, type SecretStore } from './secrets';
 

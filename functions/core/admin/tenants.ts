@@ -1,6 +1,6 @@
 import { AppError } from '../errors';
 import type { Tenant } from '../model';
-import type { Store } from '../store';
+import type { Store } from '../store/store';
 import { checkId } from './connections';
 
 /** @throws AppError `invalid_request` unless the limit is a whole number of seats, 0 or more. */

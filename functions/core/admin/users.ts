@@ -4,7 +4,7 @@ import { AppError } from '../errors';
 import type { User } from '../model';
 import { normalizeEmail, parseEmail } from '../identity';
 import type { Runtime } from '../runtime';
-import type { Store } from '../store';
+import type { Store } from '../store/store';
 
 /** How an admin names a user: by id, or by tenant and email. */
 export type UserRef = { readonly userId: string } | { readonly tenantId: string; readonly email: string };

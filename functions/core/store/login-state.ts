@@ -1,0 +1,132 @@
+import { DeleteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { AppError } from '../errors';
+import type { Session } from '../model';
+import { key } from './keys';
+import { ConditionalCheckFailedException, epochSeconds, failedAt, record, unavailable, type TableAccess } from './table';
+
+/** An OIDC login between the redirect to the provider and the callback. */
+export interface PendingLogin {
+  readonly state: string;
+  readonly connectionId: string;
+  readonly nonce: string;
+  readonly codeVerifier: string;
+  readonly returnTo: string;
+  /** Epoch seconds. */
+  readonly expiresAt: number;
+}
+
+/** Sessions, and the state of logins in flight: AuthnRequest ids, the assertion replay cache, OIDC states. */
+export interface LoginStateStore {
+  /** Remembers an AuthnRequest id until `expiresAt`, so its response can be matched once. */
+  recordAuthnRequest(connectionId: string, requestId: string, expiresAt: Date): Promise<void>;
+  /**
+   * Records the assertion id in the replay cache and consumes the AuthnRequest it answers, in one
+   * transaction. Throws `saml_replay` for an id seen before, `saml_in_response_to_mismatch` for an
+   * unknown, expired or already used request id.
+   */
+  consumeAssertion(input: {
+    connectionId: string;
+    /** The IdP's entity id: the replay cache is per IdP, so two connections trusting one IdP share it. */
+    issuer: string;
+    assertionId: string;
+    replayableUntil: Date;
+    inResponseTo: string | undefined;
+    now: Date;
+  }): Promise<void>;
+  /** Remembers an OIDC login in flight under its `state`, once-only, until `expiresAt`. */
+  recordPendingLogin(login: PendingLogin): Promise<void>;
+  /**
+   * Takes the pending login of a `state` with a conditional delete, so a state works once.
+   * Throws `oidc_state_mismatch` for an unknown, used or expired state, or one of another connection.
+   */
+  consumePendingLogin(state: string, connectionId: string, now: Date): Promise<PendingLogin>;
+  putSession(session: Session): Promise<void>;
+  getSession(sessionId: string): Promise<Session | undefined>;
+  /** Marks a session revoked; revoking an unknown or revoked session is not an error. */
+  revokeSession(sessionId: string, at: Date): Promise<void>;
+}
+
+export function loginStateStore(table: TableAccess): LoginStateStore {
+  const { TableName, client } = table;
+  return {
+    recordAuthnRequest: (connectionId, requestId, expiresAt) =>
+      table.put({ ...key.authnRequest(connectionId, requestId), expiresAt: epochSeconds(expiresAt) }),
+
+    async consumeAssertion({ connectionId, issuer, assertionId, replayableUntil, inResponseTo, now: at }) {
+      const now = epochSeconds(at);
+      const reasons = await table.transact({
+        TransactItems: [
+          {
+            // TTL deletes lazily, so an expired entry still present must not block a fresh id.
+            Put: {
+              TableName,
+              Item: { ...key.assertion(issuer, assertionId), expiresAt: epochSeconds(replayableUntil) },
+              ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now',
+              ExpressionAttributeValues: { ':now': now },
+            },
+          },
+          ...(inResponseTo === undefined
+            ? []
+            : [
+                {
+                  // A conditional delete, so two posts answering the same request cannot both succeed.
+                  Delete: {
+                    TableName,
+                    Key: key.authnRequest(connectionId, inResponseTo),
+                    ConditionExpression: 'attribute_exists(pk) AND expiresAt >= :now',
+                    ExpressionAttributeValues: { ':now': now },
+                  },
+                },
+              ]),
+        ],
+      });
+      if (!reasons) return;
+      if (failedAt(reasons, 0)) throw new AppError('saml_replay', 'this assertion has been used already');
+      if (failedAt(reasons, 1)) {
+        throw new AppError('saml_in_response_to_mismatch', 'the response answers no pending sign-in (unknown, expired or used)');
+      }
+      throw new AppError('service_unavailable', 'the assertion could not be recorded; try signing in again');
+    },
+
+    recordPendingLogin: (login) => table.put({ ...key.pendingLogin(login.state), ...login }),
+
+    async consumePendingLogin(state, connectionId, now) {
+      try {
+        const { Attributes } = await client.send(
+          new DeleteCommand({
+            TableName,
+            Key: key.pendingLogin(state),
+            ConditionExpression: 'attribute_exists(pk) AND connectionId = :connection AND expiresAt >= :now',
+            ExpressionAttributeValues: { ':connection': connectionId, ':now': epochSeconds(now) },
+            ReturnValues: 'ALL_OLD',
+          }),
+        );
+        return record<PendingLogin>(Attributes)!;
+      } catch (error) {
+        if (error instanceof ConditionalCheckFailedException) {
+          throw new AppError('oidc_state_mismatch', 'this sign-in link is unknown, expired or used already; start again');
+        }
+        return unavailable(error);
+      }
+    },
+
+    putSession: (session) => table.put({ ...key.session(session.id), ...session }),
+    getSession: (sessionId) => table.get<Session>(key.session(sessionId)),
+    async revokeSession(sessionId, at) {
+      try {
+        await client.send(
+          new UpdateCommand({
+            TableName,
+            Key: key.session(sessionId),
+            UpdateExpression: 'SET revokedAt = if_not_exists(revokedAt, :at)',
+            ConditionExpression: 'attribute_exists(pk)',
+            ExpressionAttributeValues: { ':at': at.toISOString() },
+          }),
+        );
+      } catch (error) {
+        if (error instanceof ConditionalCheckFailedException) return;
+        unavailable(error);
+      }
+    },
+  };
+}

@@ -1,0 +1,88 @@
+import { CreateTableCommand, DynamoDBClient, ResourceInUseException, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { TABLE_KEYS } from '../table';
+import { auditStore, type AuditStore } from './audit';
+import { connectionStore, type ConnectionStore } from './connections';
+import { loginStateStore, type LoginStateStore } from './login-state';
+import { scimStore, type ScimStore } from './scim';
+import { tableAccess } from './table';
+import { tenantStore, type TenantStore } from './tenants';
+import { userStore, type UserStore } from './users';
+
+export type { PendingLogin } from './login-state';
+
+/**
+ * The store: the domain's verbs on the one table, composed of one module per aggregate (tenants,
+ * connections, users and identities, sessions and login state, audit, SCIM). Only the modules of
+ * this folder import the DynamoDB SDK; they turn conditional-check failures into domain errors
+ * where they happen, any other DynamoDB failure is `service_unavailable`, and nothing is left
+ * half-written because every multi-item change is one transaction.
+ */
+export interface Store extends TenantStore, ConnectionStore, UserStore, LoginStateStore, AuditStore, ScimStore {}
+
+export interface StoreOptions {
+  readonly tableName: string;
+  readonly client: DynamoDBDocumentClient;
+  /** How long audit events are kept. @default 90 days */
+  readonly auditRetentionDays?: number;
+}
+
+/** A document client for the table, built once per container. */
+export function createDocumentClient(options: { endpoint?: string; region?: string } = {}): DynamoDBDocumentClient {
+  const local = options.endpoint !== undefined;
+  const client = new DynamoDBClient({
+    ...(local
+      ? { endpoint: options.endpoint, region: options.region ?? 'local', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
+      : options.region ? { region: options.region } : {}),
+    maxAttempts: 3,
+  });
+  return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+}
+
+/** The store on one table. */
+export function createStore(options: StoreOptions): Store {
+  const table = tableAccess(options.tableName, options.client);
+  const auditRetentionSeconds = (options.auditRetentionDays ?? 90) * 24 * 60 * 60;
+  return {
+    ...tenantStore(table),
+    ...connectionStore(table),
+    ...userStore(table),
+    ...loginStateStore(table),
+    ...auditStore(table, auditRetentionSeconds),
+    ...scimStore(table),
+  };
+}
+
+/**
+ * Creates the table as the CDK stack defines it, for `npm start` and the tests on DynamoDB Local.
+ * An existing table is left as it is.
+ */
+export async function ensureTable(client: DynamoDBDocumentClient, TableName: string): Promise<void> {
+  const { partitionKey, sortKey, byTenantIndex, byTenantPartitionKey, byTenantSortKey, timeToLive } = TABLE_KEYS;
+  try {
+    await client.send(
+      new CreateTableCommand({
+        TableName,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [partitionKey, sortKey, byTenantPartitionKey, byTenantSortKey].map((AttributeName) => ({ AttributeName, AttributeType: 'S' })),
+        KeySchema: [
+          { AttributeName: partitionKey, KeyType: 'HASH' },
+          { AttributeName: sortKey, KeyType: 'RANGE' },
+        ],
+        GlobalSecondaryIndexes: [
+          {
+            IndexName: byTenantIndex,
+            KeySchema: [
+              { AttributeName: byTenantPartitionKey, KeyType: 'HASH' },
+              { AttributeName: byTenantSortKey, KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'ALL' },
+          },
+        ],
+      }),
+    );
+    await client.send(new UpdateTimeToLiveCommand({ TableName, TimeToLiveSpecification: { AttributeName: timeToLive, Enabled: true } }));
+  } catch (error) {
+    if (!(error instanceof ResourceInUseException)) throw error;
+  }
+}

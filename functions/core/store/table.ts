@@ -1,0 +1,127 @@
+import {
+  ConditionalCheckFailedException,
+  TransactionCanceledException,
+  type CancellationReason,
+} from '@aws-sdk/client-dynamodb';
+import {
+  DeleteCommand,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  TransactWriteCommand,
+  type DynamoDBDocumentClient,
+  type TransactWriteCommandInput,
+} from '@aws-sdk/lib-dynamodb';
+import { AppError } from '../errors';
+import { TABLE_KEYS } from '../table';
+
+/**
+ * What every aggregate module of the store shares: the table, its client, and the helpers that
+ * read, write and transact on it, turning any DynamoDB failure that is not a refusal into
+ * `service_unavailable`.
+ */
+export interface TableAccess {
+  readonly TableName: string;
+  readonly client: DynamoDBDocumentClient;
+  get<T>(Key: Record<string, string>): Promise<T | undefined>;
+  put(Item: Record<string, unknown>): Promise<void>;
+  /** Deletes an item; with a condition, a failed condition is `false` rather than an error. */
+  remove(Key: Record<string, string>, condition?: { ConditionExpression: string; ExpressionAttributeValues?: Record<string, unknown> }): Promise<boolean>;
+  /** Runs one transaction: `undefined` when it committed, else the cancellation reasons. */
+  transact(input: TransactWriteCommandInput): Promise<CancellationReason[] | undefined>;
+  /** Every record of one partition of the by-tenant index, or at most `limit` of them. */
+  queryByTenantIndex<T>(partition: string, options?: { limit?: number }): Promise<T[]>;
+}
+
+/** Epoch seconds, as TTL attributes hold them. */
+export const epochSeconds = (date: Date) => Math.floor(date.getTime() / 1000);
+
+/** Rethrows an `AppError`; any other failure is `service_unavailable`, with its cause. */
+export function unavailable(error: unknown): never {
+  if (error instanceof AppError) throw error;
+  throw new AppError('service_unavailable', 'the database could not be reached', { cause: error });
+}
+
+/** Whether the transaction item at `index` failed its condition. */
+export function failedAt(reasons: CancellationReason[] | undefined, index: number): boolean {
+  return index >= 0 && reasons?.[index]?.Code === 'ConditionalCheckFailed';
+}
+
+/** Whether a transaction was cancelled by a concurrent one (worth retrying). */
+export function conflicted(reasons: CancellationReason[] | undefined): boolean {
+  return reasons?.some((reason) => reason.Code === 'TransactionConflict') ?? false;
+}
+
+/** Strips the key attributes of an item, giving back the record it stores. */
+export function record<T>(item: Record<string, unknown> | undefined): T | undefined {
+  if (!item) return undefined;
+  const { pk: _pk, sk: _sk, gsi1pk: _gsi1pk, gsi1sk: _gsi1sk, ...rest } = item;
+  return rest as T;
+}
+
+export { ConditionalCheckFailedException };
+
+/** The shared helpers on one table and client. */
+export function tableAccess(TableName: string, client: DynamoDBDocumentClient): TableAccess {
+  return {
+    TableName,
+    client,
+    async get<T>(Key: Record<string, string>): Promise<T | undefined> {
+      try {
+        const { Item } = await client.send(new GetCommand({ TableName, Key, ConsistentRead: true }));
+        return record<T>(Item);
+      } catch (error) {
+        return unavailable(error);
+      }
+    },
+    async put(Item) {
+      try {
+        await client.send(new PutCommand({ TableName, Item }));
+      } catch (error) {
+        unavailable(error);
+      }
+    },
+    async remove(Key, condition) {
+      try {
+        await client.send(new DeleteCommand({ TableName, Key, ...condition }));
+        return true;
+      } catch (error) {
+        if (condition && error instanceof ConditionalCheckFailedException) return false;
+        return unavailable(error);
+      }
+    },
+    async transact(input) {
+      try {
+        await client.send(new TransactWriteCommand(input));
+        return undefined;
+      } catch (error) {
+        if (error instanceof TransactionCanceledException) return error.CancellationReasons ?? [];
+        return unavailable(error);
+      }
+    },
+    async queryByTenantIndex<T>(partition: string, options: { limit?: number } = {}): Promise<T[]> {
+      const items: T[] = [];
+      let ExclusiveStartKey: Record<string, unknown> | undefined;
+      try {
+        do {
+          const page = await client.send(
+            new QueryCommand({
+              TableName,
+              IndexName: TABLE_KEYS.byTenantIndex,
+              KeyConditionExpression: '#pk = :pk',
+              ExpressionAttributeNames: { '#pk': TABLE_KEYS.byTenantPartitionKey },
+              ExpressionAttributeValues: { ':pk': partition },
+              ExclusiveStartKey,
+              ...(options.limit === undefined ? {} : { Limit: options.limit - items.length }),
+            }),
+          );
+          items.push(...(page.Items ?? []).map((item) => record<T>(item)!));
+          ExclusiveStartKey = page.LastEvaluatedKey;
+        } while (ExclusiveStartKey && (options.limit === undefined || items.length < options.limit));
+      } catch (error) {
+        unavailable(error);
+      }
+      return items;
+    },
+  };
+}
