@@ -5,7 +5,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { createEventBridgePublisher, createInMemoryPublisher, type EventPublisher } from './events';
 import { loadConfig, type Environment, type ServiceConfig } from './config';
 import { createInMemorySecrets, createSecretsManagerSecrets, type Secrets } from './secrets';
-import { createKmsSigner, createLocalSigner, loadOrCreateLocalSigningKey, type SessionSigner } from './signing';
+import { createKmsSigner, createLocalSigner, createSecretSigner, loadOrCreateLocalSigningKey, type SessionSigner } from './signing';
 import { createDocumentClient, createStore, type Store } from './store';
 
 /** Everything a handler needs besides its input: built once per container, injectable in tests. */
@@ -27,7 +27,7 @@ export function logJsonLine(entry: Readonly<Record<string, unknown>>): void {
 }
 
 /**
- * Builds the runtime from the environment: KMS and Secrets Manager in AWS, a local key file and
+ * Builds the runtime from the environment: KMS (or keys in Secrets Manager) and Secrets Manager in AWS, a local key file and
  * local secrets file for `npm start` and tests.
  *
  * @throws Error naming the missing or malformed configuration key.
@@ -38,13 +38,15 @@ export async function runtimeFromEnvironment(env: Environment): Promise<Runtime>
     tableName: config.tableName,
     client: createDocumentClient(config.dynamoDbEndpoint ? { endpoint: config.dynamoDbEndpoint } : {}),
   });
-  const signer =
-    config.kmsSigningKeyIds.length > 0
-      ? createKmsSigner(new KMSClient({}), config.kmsSigningKeyIds)
-      : createLocalSigner(await loadOrCreateLocalSigningKey(config.localSigningKeyFile!));
   const secrets = env.SECRETS_PREFIX
     ? createSecretsManagerSecrets(new SecretsManagerClient({}), env.SECRETS_PREFIX)
     : createInMemorySecrets(env.LOCAL_SECRETS_FILE ? JSON.parse(await readFile(env.LOCAL_SECRETS_FILE, 'utf8')) : {});
+  const signer =
+    config.kmsSigningKeyIds.length > 0
+      ? createKmsSigner(new KMSClient({}), config.kmsSigningKeyIds)
+      : config.signingSecretNames.length > 0
+        ? createSecretSigner(secrets, config.signingSecretNames)
+        : createLocalSigner(await loadOrCreateLocalSigningKey(config.localSigningKeyFile!));
   const events = env.EVENT_BUS_NAME ? createEventBridgePublisher(new EventBridgeClient({}), env.EVENT_BUS_NAME) : createInMemoryPublisher();
   return { config, store, signer, secrets, clock: () => new Date(), log: logJsonLine, events };
 }
