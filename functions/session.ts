@@ -16,6 +16,18 @@ export function createSessionHandler(runtime: Runtime) {
     'GET /.well-known/jwks.json': async () =>
       json(200, { keys: await runtime.signer.publicJwks() }, { 'cache-control': 'public, max-age=300' }),
 
+    // What an API Gateway JWT authorizer (or any OIDC-aware verifier) fetches to find the JWKS.
+    'GET /.well-known/openid-configuration': async () =>
+      json(
+        200,
+        {
+          issuer: runtime.config.sessionIssuer,
+          jwks_uri: `${runtime.config.publicBaseUrl}/.well-known/jwks.json`,
+          id_token_signing_alg_values_supported: ['ES256'],
+        },
+        { 'cache-control': 'public, max-age=300' },
+      ),
+
     'GET /session': async (event) => {
       const { user, session } = await checkSession(context(), sessionToken(event));
       return json(200, {
