@@ -3,6 +3,7 @@ import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { AppError, toProblem, type Problem } from './core/errors';
 import { SESSION_COOKIE } from './core/sessions';
+import { endRequest, startRequest } from './observability';
 
 export type HttpEvent = APIGatewayProxyEventV2;
 export type HttpResult = APIGatewayProxyStructuredResultV2;
@@ -21,14 +22,16 @@ export function httpHandler(routes: Readonly<Record<string, RouteHandler>>) {
       before: ({ event }) => {
         logger.resetKeys();
         logger.appendKeys({ requestId: event.requestContext?.requestId, route: event.routeKey });
+        startRequest(event);
       },
-      after: ({ response }) => {
-        logger.info('request', { status: response?.statusCode });
+      after: ({ event, response }) => {
+        logger.info('request', { status: response?.statusCode, ...endRequest(event, { status: response?.statusCode ?? 200 }) });
       },
       onError: (request) => {
         const problem = toProblem(request.error);
-        if (problem.status >= 500) logger.error('request failed', { status: problem.status, code: problem.code, error: request.error ?? undefined });
-        else logger.info('request refused', { status: problem.status, code: problem.code, detail: problem.detail });
+        const outcome = endRequest(request.event, problem);
+        if (problem.status >= 500) logger.error('request failed', { status: problem.status, code: problem.code, ...outcome, error: request.error ?? undefined });
+        else logger.info('request refused', { status: problem.status, code: problem.code, detail: problem.detail, ...outcome });
         request.response = problemResponse(problem, request.event.headers?.accept);
       },
     })

@@ -1,6 +1,7 @@
 import { runtimeFromEnvironment, type Runtime } from './core/runtime';
 import { completeSamlLogin, samlMetadata, startSamlLogin } from './core/saml/login';
-import { formFields, httpHandler, pathConnectionId, redirect, signedInRedirect } from './http';
+import { logger, formFields, httpHandler, pathConnectionId, redirect, signedInRedirect } from './http';
+import { instrumentRuntime } from './observability';
 
 /** The SAML routes: SP metadata, SP-initiated login, and the ACS. */
 export function createSamlHandler(runtime: Runtime) {
@@ -25,4 +26,4 @@ export function createSamlHandler(runtime: Runtime) {
   });
 }
 
-export const handler = createSamlHandler(await runtimeFromEnvironment(process.env));
+export const handler = createSamlHandler(instrumentRuntime(await runtimeFromEnvironment(process.env), logger));

@@ -3,7 +3,8 @@ import { runtimeFromEnvironment } from './core/runtime';
 import { isAppError } from './core/errors';
 import { allowedReturnTo, checkSession, revokeSessionToken } from './core/sessions';
 import { sessionContext } from './core/sign-in';
-import { httpHandler, json, redirect, sessionCookie, sessionToken } from './http';
+import { logger, httpHandler, json, redirect, sessionCookie, sessionToken } from './http';
+import { instrumentRuntime } from './observability';
 
 /** Health, the JWKS, and the session routes a SaaS front end calls. */
 export function createSessionHandler(runtime: Runtime) {
@@ -55,4 +56,4 @@ export function createSessionHandler(runtime: Runtime) {
   });
 }
 
-export const handler = createSessionHandler(await runtimeFromEnvironment(process.env));
+export const handler = createSessionHandler(instrumentRuntime(await runtimeFromEnvironment(process.env), logger));
