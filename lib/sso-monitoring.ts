@@ -122,10 +122,10 @@ export class SsoMonitoring extends Construct {
     const durations: IMetric[] = [];
     for (const [name, fn] of Object.entries(props.functions)) {
       const title = name.charAt(0).toUpperCase() + name.slice(1);
-      const fnErrors = fn.function.metricErrors({ period: PERIOD, statistic: 'Sum', label: `${name} errors` });
-      const fnDuration = fn.function.metricDuration({ period: PERIOD, statistic: 'p99', label: `${name} p99 duration` });
-      errors.push(fnErrors);
-      durations.push(fnDuration);
+      const fnErrors = fn.function.metricErrors({ period: PERIOD, statistic: 'Sum' });
+      const fnDuration = fn.function.metricDuration({ period: PERIOD, statistic: 'p99' });
+      errors.push(fnErrors.with({ label: `${name} errors` }));
+      durations.push(fnDuration.with({ label: `${name} p99 duration` }));
       this.alarm(`${title}FunctionErrors`, fnErrors, {
         threshold: 1,
         evaluationPeriods: 1,
