@@ -10,12 +10,15 @@ import { ROUTES, routeKey } from './routes';
 /**
  * Metrics as CloudWatch embedded metric format lines on stdout (no API call), and X-Ray tracing
  * through Powertools when `POWERTOOLS_TRACE_ENABLED` is `true` (the construct's `tracing` prop).
+ * Each metric is flushed as it is counted (a single-metric line), so none waits for the end of
+ * an invocation and none is lost when a handler throws.
  */
 export const metrics = new Metrics({
   namespace: process.env.POWERTOOLS_METRICS_NAMESPACE || DEFAULT_METRICS_NAMESPACE,
   serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? METRICS_SERVICE,
 });
 
+/** The X-Ray tracer: a no-op unless `POWERTOOLS_TRACE_ENABLED` is `true`. */
 export const tracer = new Tracer({
   serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? METRICS_SERVICE,
   // Off unless asked for: without active tracing there is no segment to add to.
