@@ -4,6 +4,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import { AppError, isAppError, toProblem, toScimError, type Problem, type RefusalReason } from './core/errors';
 import { SESSION_COOKIE } from './core/sessions';
 import { errorPage, type PageLinks } from './pages';
+import { endRequest, startRequest } from './observability';
 
 export type HttpEvent = APIGatewayProxyEventV2;
 export type HttpResult = APIGatewayProxyStructuredResultV2;
@@ -23,14 +24,16 @@ export function httpHandler(routes: Readonly<Record<string, RouteHandler>>, opti
       before: ({ event }) => {
         logger.resetKeys();
         logger.appendKeys({ requestId: event.requestContext?.requestId, route: event.routeKey });
+        startRequest(event);
       },
-      after: ({ response }) => {
-        logger.info('request', { status: response?.statusCode });
+      after: ({ event, response }) => {
+        logger.info('request', { status: response?.statusCode, ...endRequest(event, { status: response?.statusCode ?? 200 }) });
       },
       onError: (request) => {
         const problem = toProblem(request.error);
-        if (problem.status >= 500) logger.error('request failed', { status: problem.status, code: problem.code, error: request.error ?? undefined });
-        else logger.info('request refused', { status: problem.status, code: problem.code, detail: problem.detail });
+        const outcome = endRequest(request.event, problem);
+        if (problem.status >= 500) logger.error('request failed', { status: problem.status, code: problem.code, ...outcome, error: request.error ?? undefined });
+        else logger.info('request refused', { status: problem.status, code: problem.code, detail: problem.detail, ...outcome });
         const { event, error } = request;
         request.response =
           options.errors === 'scim'

@@ -1,8 +1,9 @@
 import { logger } from './http';
 import { runtimeFromEnvironment } from './core/runtime';
+import { instrumentRuntime } from './observability';
 import { refreshAllMetadata } from './core/saml/metadata-refresh';
 
-const runtime = await runtimeFromEnvironment(process.env);
+const runtime = instrumentRuntime(await runtimeFromEnvironment(process.env), logger);
 
 /** Invoked by EventBridge Scheduler: refreshes SAML connections from their IdPs' metadata URLs. */
 export const handler = async (): Promise<void> => {

@@ -1,6 +1,7 @@
 import { completeOidcLogin, startOidcLogin } from './core/oidc/login';
 import { runtimeFromEnvironment, type Runtime } from './core/runtime';
-import { cookieValue, httpHandler, pathConnectionId, redirect, signedInRedirect } from './http';
+import { logger, cookieValue, httpHandler, pathConnectionId, redirect, signedInRedirect } from './http';
+import { instrumentRuntime } from './observability';
 
 const STATE_COOKIE = 'sso_oidc_state';
 
@@ -29,4 +30,4 @@ export function createOidcHandler(runtime: Runtime) {
   }, { appUrl: runtime.config.sessionAudience });
 }
 
-export const handler = createOidcHandler(await runtimeFromEnvironment(process.env));
+export const handler = createOidcHandler(instrumentRuntime(await runtimeFromEnvironment(process.env), logger));

@@ -10,11 +10,23 @@ export interface Route {
   /** API Gateway v2 path, with `{name}` parameters. */
   readonly path: string;
   readonly group: RouteGroup;
+  /**
+   * Which per-route throttle of the stage the route gets, on top of the stage-wide limit.
+   * @default - see {@link routeThrottle}: `signIn` for login, ACS, callback and `/scim/` routes
+   */
+  readonly throttle?: RouteThrottle;
 }
+
+/**
+ * `signIn`: the routes a login storm or a credential-stuffing run hits (each costs a signature
+ * check, a session signature and several DynamoDB writes), and SCIM; `none`: only the stage limit.
+ */
+export type RouteThrottle = 'signIn' | 'none';
 
 export const ROUTES: readonly Route[] = [
   { method: 'GET', path: '/health', group: 'session' },
   { method: 'GET', path: '/.well-known/jwks.json', group: 'session' },
+  { method: 'GET', path: '/.well-known/openid-configuration', group: 'session' },
   { method: 'GET', path: '/session', group: 'session' },
   { method: 'POST', path: '/session/logout', group: 'session' },
   { method: 'GET', path: '/login', group: 'session' },
@@ -46,4 +58,20 @@ export const GROUP_ENTRIES: Readonly<Record<RouteGroup, string>> = {
 /** The `routeKey` API Gateway v2 gives a route: `"GET /saml/{connectionId}/login"`. */
 export function routeKey(route: Route): string {
   return `${route.method} ${route.path}`;
+}
+
+/** The route key API Gateway gives a request no other route matches; its group answers `not_found`. */
+export const DEFAULT_ROUTE_KEY = '$default';
+
+/** The group whose function serves the `$default` route: its handler answers `not_found` for any route key it lacks. */
+export const DEFAULT_ROUTE_GROUP: RouteGroup = 'session';
+
+const SIGN_IN_PATH = /\/(login|acs|callback)$|^\/scim\//;
+
+/**
+ * The per-route throttle of a route: its own `throttle` if set, else `signIn` for the paths that
+ * start or complete a login and for every `/scim/` route (so routes added later get it by path).
+ */
+export function routeThrottle(route: Route): RouteThrottle {
+  return route.throttle ?? (SIGN_IN_PATH.test(route.path) ? 'signIn' : 'none');
 }

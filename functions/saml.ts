@@ -1,6 +1,6 @@
 import { runtimeFromEnvironment, type Runtime } from './core/runtime';
 import { completeSamlLogin, samlMetadata, startSamlLogin } from './core/saml/login';
-import { cookieValue, formFields, httpHandler, pathConnectionId, redirect, signedInRedirect } from './http';
+import { logger, cookieValue, formFields, httpHandler, pathConnectionId, redirect, signedInRedirect } from './http';
 
 /**
  * Binds an SP-initiated login to the browser that started it. Its value is the AuthnRequest id
@@ -9,6 +9,7 @@ import { cookieValue, formFields, httpHandler, pathConnectionId, redirect, signe
  * by starting a login.
  */
 export const SAML_REQUEST_COOKIE = 'sso_saml_request';
+import { instrumentRuntime } from './observability';
 
 /** The SAML routes: SP metadata, SP-initiated login, and the ACS. */
 export function createSamlHandler(runtime: Runtime) {
@@ -44,4 +45,4 @@ export function createSamlHandler(runtime: Runtime) {
   }, { appUrl: runtime.config.sessionAudience });
 }
 
-export const handler = createSamlHandler(await runtimeFromEnvironment(process.env));
+export const handler = createSamlHandler(instrumentRuntime(await runtimeFromEnvironment(process.env), logger));

@@ -5,8 +5,9 @@ import { allowedReturnTo, checkSession, revokeSessionToken } from './core/sessio
 import { sessionContext } from './core/sign-in';
 import { discoverLogin } from './core/discovery';
 import { AppError } from './core/errors';
-import { httpHandler, json, prefersHtml, redirect, sessionCookie, sessionToken } from './http';
+import { logger, httpHandler, json, prefersHtml, redirect, sessionCookie, sessionToken } from './http';
 import { emailPage } from './pages';
+import { instrumentRuntime } from './observability';
 
 /** Health, the JWKS, and the session routes a SaaS front end calls. */
 export function createSessionHandler(runtime: Runtime) {
@@ -27,6 +28,18 @@ export function createSessionHandler(runtime: Runtime) {
 
     'GET /.well-known/jwks.json': async () =>
       json(200, { keys: await runtime.signer.publicJwks() }, { 'cache-control': 'public, max-age=300' }),
+
+    // What an API Gateway JWT authorizer (or any OIDC-aware verifier) fetches to find the JWKS.
+    'GET /.well-known/openid-configuration': async () =>
+      json(
+        200,
+        {
+          issuer: runtime.config.sessionIssuer,
+          jwks_uri: `${runtime.config.publicBaseUrl}/.well-known/jwks.json`,
+          id_token_signing_alg_values_supported: ['ES256'],
+        },
+        { 'cache-control': 'public, max-age=300' },
+      ),
 
     'GET /session': async (event) => {
       const { user, session } = await checkSession(context(), sessionToken(event));
@@ -55,4 +68,4 @@ export function createSessionHandler(runtime: Runtime) {
   }, { appUrl: runtime.config.sessionAudience });
 }
 
-export const handler = createSessionHandler(await runtimeFromEnvironment(process.env));
+export const handler = createSessionHandler(instrumentRuntime(await runtimeFromEnvironment(process.env), logger));

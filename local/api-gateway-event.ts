@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { ROUTES, routeKey, type Route } from '../functions/routes';
+import { DEFAULT_ROUTE_KEY, ROUTES, routeKey, type Route } from '../functions/routes';
 
 export interface PlainRequest {
   readonly method: string;
@@ -30,12 +30,15 @@ function matchRoute(method: string, path: string): { route: Route; pathParameter
 
 /**
  * Builds the API Gateway v2 (HTTP API, payload 2.0) event that AWS would hand the Lambda for this
- * request, with the route key of the matching route, or `undefined` when no route matches.
+ * request, with the route key of the matching route, or `undefined` when no route matches (with
+ * `defaultRoute`, the `$default` route's event instead, as the deployed API sends it).
  */
-export function toApiGatewayEvent(request: PlainRequest): APIGatewayProxyEventV2 | undefined {
+export function toApiGatewayEvent(request: PlainRequest, options: { defaultRoute?: boolean } = {}): APIGatewayProxyEventV2 | undefined {
   const url = new URL(request.url, 'http://localhost');
-  const matched = matchRoute(request.method.toUpperCase(), url.pathname);
-  if (!matched) return undefined;
+  const found = matchRoute(request.method.toUpperCase(), url.pathname);
+  if (!found && !options.defaultRoute) return undefined;
+  const matched = found ?? { route: undefined, pathParameters: {} };
+  const key = matched.route ? routeKey(matched.route) : DEFAULT_ROUTE_KEY;
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(request.headers ?? {})) if (value !== undefined) headers[name.toLowerCase()] = value;
   const cookies = headers.cookie?.split(';').map((c) => c.trim()).filter(Boolean);
@@ -43,7 +46,7 @@ export function toApiGatewayEvent(request: PlainRequest): APIGatewayProxyEventV2
   const query = Object.fromEntries(url.searchParams);
   return {
     version: '2.0',
-    routeKey: routeKey(matched.route),
+    routeKey: key,
     rawPath: url.pathname,
     rawQueryString: url.search.slice(1),
     headers,
@@ -57,7 +60,7 @@ export function toApiGatewayEvent(request: PlainRequest): APIGatewayProxyEventV2
       domainPrefix: 'local',
       http: { method: request.method.toUpperCase(), path: url.pathname, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: headers['user-agent'] ?? '' },
       requestId: randomUUID(),
-      routeKey: routeKey(matched.route),
+      routeKey: key,
       stage: '$default',
       time: new Date().toISOString(),
       timeEpoch: Date.now(),

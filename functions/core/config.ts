@@ -17,6 +17,11 @@ export interface ServiceConfig {
   readonly sessionTtlSeconds: number;
   /** KMS key ids or ARNs that sign sessions: the first signs, all are published in the JWKS. */
   readonly kmsSigningKeyIds: readonly string[];
+  /**
+   * Names (under `SECRETS_PREFIX`) of Secrets Manager secrets holding ES256 keys that sign in
+   * memory instead of KMS: the first signs, all are published. Exclusive with `kmsSigningKeyIds`.
+   */
+  readonly signingSecretNames: readonly string[];
   /** A file holding a local P-256 private JWK, for `npm start` and tests (used when no KMS key is set). */
   readonly localSigningKeyFile: string | undefined;
   /**
@@ -48,9 +53,13 @@ function positiveInteger(env: Environment, key: string, fallback: number): numbe
 export function loadConfig(env: Environment): ServiceConfig {
   const publicBaseUrl = required(env, 'PUBLIC_BASE_URL').replace(/\/+$/, '');
   const kmsSigningKeyIds = (env.SIGNING_KEY_IDS ?? '').split(',').map((id) => id.trim()).filter(Boolean);
+  const signingSecretNames = (env.SIGNING_SECRET_NAMES ?? '').split(',').map((name) => name.trim()).filter(Boolean);
   const localSigningKeyFile = env.LOCAL_SIGNING_KEY_FILE || undefined;
-  if (kmsSigningKeyIds.length === 0 && !localSigningKeyFile) {
-    throw new Error('Configuration error: set SIGNING_KEY_IDS (KMS keys) or LOCAL_SIGNING_KEY_FILE');
+  if (kmsSigningKeyIds.length > 0 && signingSecretNames.length > 0) {
+    throw new Error('Configuration error: set SIGNING_KEY_IDS (KMS keys) or SIGNING_SECRET_NAMES (keys in secrets), not both');
+  }
+  if (kmsSigningKeyIds.length === 0 && signingSecretNames.length === 0 && !localSigningKeyFile) {
+    throw new Error('Configuration error: set SIGNING_KEY_IDS (KMS keys), SIGNING_SECRET_NAMES (keys in secrets) or LOCAL_SIGNING_KEY_FILE');
   }
   return Object.freeze({
     tableName: required(env, 'TABLE_NAME'),
@@ -60,6 +69,7 @@ export function loadConfig(env: Environment): ServiceConfig {
     sessionAudience: required(env, 'SESSION_AUDIENCE'),
     sessionTtlSeconds: positiveInteger(env, 'SESSION_TTL_SECONDS', 8 * 60 * 60),
     kmsSigningKeyIds: Object.freeze(kmsSigningKeyIds),
+    signingSecretNames: Object.freeze(signingSecretNames),
     localSigningKeyFile,
     maxBodyBytes: positiveInteger(env, 'MAX_BODY_BYTES', 100 * 1024),
   });

@@ -4,7 +4,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { createEventBridgePublisher, createInMemoryPublisher, type EventPublisher } from './events';
 import { loadConfig, type Environment, type ServiceConfig } from './config';
 import { createInMemorySecrets, createLocalFileSecrets, createSecretsManagerSecrets, type Secrets } from './secrets';
-import { createKmsSigner, createLocalSigner, loadOrCreateLocalSigningKey, type SessionSigner } from './signing';
+import { createKmsSigner, createLocalSigner, createSecretSigner, loadOrCreateLocalSigningKey, type SessionSigner } from './signing';
 import { createDocumentClient, createStore, type Store } from './store/store';
 
 /** Everything a handler needs besides its input: built once per container, injectable in tests. */
@@ -26,8 +26,8 @@ export function logJsonLine(entry: Readonly<Record<string, unknown>>): void {
 }
 
 /**
- * Builds the runtime from the environment: KMS and Secrets Manager in AWS, a local key file and
- * local secrets file (re-read when it changes) for `npm start` and tests.
+ * Builds the runtime from the environment: KMS (or keys in Secrets Manager) and Secrets Manager
+ * in AWS, a local key file and local secrets file (re-read when it changes) for `npm start` and tests.
  *
  * @throws Error naming the missing or malformed configuration key.
  */
@@ -37,15 +37,17 @@ export async function runtimeFromEnvironment(env: Environment): Promise<Runtime>
     tableName: config.tableName,
     client: createDocumentClient(config.dynamoDbEndpoint ? { endpoint: config.dynamoDbEndpoint } : {}),
   });
-  const signer =
-    config.kmsSigningKeyIds.length > 0
-      ? createKmsSigner(new KMSClient({}), config.kmsSigningKeyIds)
-      : createLocalSigner(await loadOrCreateLocalSigningKey(config.localSigningKeyFile!));
   const secrets = env.SECRETS_PREFIX
     ? createSecretsManagerSecrets(new SecretsManagerClient({}), env.SECRETS_PREFIX)
     : env.LOCAL_SECRETS_FILE
       ? createLocalFileSecrets(env.LOCAL_SECRETS_FILE)
       : createInMemorySecrets({});
+  const signer =
+    config.kmsSigningKeyIds.length > 0
+      ? createKmsSigner(new KMSClient({}), config.kmsSigningKeyIds)
+      : config.signingSecretNames.length > 0
+        ? createSecretSigner(secrets, config.signingSecretNames)
+        : createLocalSigner(await loadOrCreateLocalSigningKey(config.localSigningKeyFile!));
   const events = env.EVENT_BUS_NAME ? createEventBridgePublisher(new EventBridgeClient({}), env.EVENT_BUS_NAME) : createInMemoryPublisher();
   return { config, store, signer, secrets, clock: () => new Date(), log: logJsonLine, events };
 }

@@ -1,9 +1,9 @@
 /**
- * The keys that sign session tokens: a local P-256 key for `npm start` and tests, or AWS KMS keys
- * in AWS. Both sit behind one `SessionSigner`, so the token module never knows which it uses.
+ * The keys that sign session tokens: a local P-256 key for `npm start` and tests, AWS KMS keys in
+ * AWS, or ES256 keys kept in Secrets Manager and used in memory. Both sit behind one `SessionSigner`, so the token module never knows which it uses.
  */
 
-import { createHash, createPrivateKey, createPublicKey, randomUUID, sign as signWithKey } from 'node:crypto';
+import { createECDH, createHash, createPrivateKey, createPublicKey, hkdfSync, randomUUID, sign as signWithKey } from 'node:crypto';
 import type { KeyObject } from 'node:crypto';
 import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -11,7 +11,8 @@ import { GetPublicKeyCommand, SignCommand } from '@aws-sdk/client-kms';
 import type { GetPublicKeyCommandOutput, KMSClient } from '@aws-sdk/client-kms';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
 import type { JWK } from 'jose';
-import { AppError } from './errors';
+import { AppError, isAppError } from './errors';
+import type { Secrets } from './secrets';
 
 /** A key that signs session tokens with ES256, and the public keys a verifier needs. */
 export interface SessionSigner {
@@ -299,6 +300,98 @@ export function createKmsSigner(kms: KMSClient, keyIds: readonly string[]): Sess
         jwks.push({ ...jwk });
       }
       return jwks;
+    },
+  };
+}
+
+/** The order of the P-256 group: a private scalar must lie in [1, n - 1]. */
+const P256_ORDER = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n;
+
+/** The shortest seed a signing secret may hold: 32 characters of a generated password. */
+const MIN_SEED_LENGTH = 32;
+
+function bytesToBigInt(bytes: Uint8Array): bigint {
+  return BigInt(`0x${Buffer.from(bytes).toString('hex') || '0'}`);
+}
+
+/**
+ * The private P-256 JWK a signing secret stands for: the JWK itself when the secret holds one,
+ * else one derived from the secret as a seed (HKDF-SHA256), so Secrets Manager can generate the
+ * secret and no key material ever passes through a template or a deployment machine.
+ */
+function privateJwkOfSecret(name: string, value: string): JWK {
+  const trimmed = value.trim();
+  if (trimmed.startsWith('{')) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(trimmed);
+    } catch {
+      throw new Error(`Configuration error: the signing secret ${name} is neither a private P-256 JWK nor a seed`);
+    }
+    if (!isRecord(parsed)) throw new Error(`Configuration error: the signing secret ${name} is not a private P-256 JWK`);
+    const jwk: JWK = parsed;
+    parsePrivateKey(jwk);
+    return jwk;
+  }
+  if (trimmed.length < MIN_SEED_LENGTH) {
+    throw new Error(`Configuration error: the signing secret ${name} holds a seed shorter than ${MIN_SEED_LENGTH} characters`);
+  }
+  for (let counter = 0; ; counter += 1) {
+    // Rejection sampling: a scalar outside [1, n - 1] (odds about 2^-32) is derived again.
+    const d = new Uint8Array(hkdfSync('sha256', trimmed, '', `sso session signing key P-256 ${counter}`, 32));
+    const scalar = bytesToBigInt(d);
+    if (scalar === 0n || scalar >= P256_ORDER) continue;
+    const ecdh = createECDH('prime256v1');
+    ecdh.setPrivateKey(d);
+    const point = ecdh.getPublicKey();
+    const base64url = (bytes: Uint8Array) => Buffer.from(bytes).toString('base64url');
+    return { kty: 'EC', crv: 'P-256', x: base64url(point.subarray(1, 33)), y: base64url(point.subarray(33, 65)), d: base64url(d) };
+  }
+}
+
+/**
+ * A signer over ES256 keys kept in Secrets Manager and used in memory (for login storms past the
+ * KMS request quota): the first secret signs, all are published. Each secret holds a private P-256
+ * JWK, or a seed of at least 32 characters the key is derived from (what the stack generates).
+ *
+ * Guarantees: no call leaves the process per signature; each secret is read through `secrets` at
+ * most once per signer while the read succeeds (concurrent first calls share one read; a failed
+ * read is retried on the next call); `kid` is the key's RFC 7638 thumbprint; secrets that hold the
+ * same key are published once.
+ * @throws Error (a configuration error) when `names` is empty, or later when a secret holds neither
+ * a private P-256 JWK nor a long enough seed.
+ * @throws AppError `service_unavailable` from its methods when a secret cannot be read.
+ */
+export function createSecretSigner(secrets: Secrets, names: readonly string[]): SessionSigner {
+  const [activeName] = names;
+  if (activeName === undefined) throw new Error('Configuration error: createSecretSigner needs at least one secret name');
+  const ids = [...names];
+  const cache = new Map<string, Promise<SessionSigner>>();
+
+  const signerOf = (name: string): Promise<SessionSigner> => {
+    const cached = cache.get(name);
+    if (cached) return cached;
+    const pending = secrets.read(name).then(
+      (value) => createLocalSigner(privateJwkOfSecret(name, value)),
+      (cause: unknown) => {
+        throw isAppError(cause) ? cause : signingKeyUnavailable(cause);
+      },
+    );
+    cache.set(name, pending);
+    pending.catch(() => {
+      if (cache.get(name) === pending) cache.delete(name);
+    });
+    return pending;
+  };
+
+  return {
+    keyId: async () => (await signerOf(activeName)).keyId(),
+    sign: async (signingInput) => (await signerOf(activeName)).sign(signingInput),
+    publicJwks: async () => {
+      const signers = await Promise.all(ids.map(signerOf));
+      const jwks = (await Promise.all(signers.map((signer) => signer.publicJwks()))).flat();
+      const seen = new Set<string | undefined>();
+      return jwks.filter((jwk) => !seen.has(jwk.kid) && seen.add(jwk.kid));
     },
   };
 }

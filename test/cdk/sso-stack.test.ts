@@ -23,7 +23,8 @@ function synth(props: Partial<SsoStackProps> = {}): Synthesized {
   return { stack, template: Template.fromStack(stack) };
 }
 
-function logicalId(stack: Stack, construct: { node: { defaultChild?: unknown } }): string {
+function logicalId(stack: Stack, construct: { node: { defaultChild?: unknown } } | undefined): string {
+  if (!construct) throw new Error('the construct does not exist in this configuration');
   return stack.getLogicalId(construct.node.defaultChild as CfnElement);
 }
 
@@ -161,8 +162,9 @@ describe('SsoStack', () => {
   });
 
   describe('HTTP API', () => {
-    it('has one route per entry of ROUTES and no other', () => {
-      template.resourceCountIs('AWS::ApiGatewayV2::Route', ROUTES.length);
+    it('has one route per entry of ROUTES, the $default route, and no other', () => {
+      template.resourceCountIs('AWS::ApiGatewayV2::Route', ROUTES.length + 1);
+      template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: '$default' });
       for (const route of ROUTES) {
         template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: routeKey(route) });
       }

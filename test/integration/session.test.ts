@@ -1,6 +1,8 @@
 import { createSamlHandler } from '../../functions/saml';
 import { createSessionHandler } from '../../functions/session';
 import { issueSamlResponse } from '../../local/saml-idp';
+import type { Context } from 'aws-lambda';
+import { toApiGatewayEvent } from '../../local/api-gateway-event';
 import { createSamlConnection, invoke, postAcs, problemCode, responseFor, sessionTokenOf, testRuntime } from '../support/harness';
 
 async function signedIn(audience?: string) {
@@ -87,5 +89,32 @@ describe('GET /session and logout', () => {
     const runtime = await testRuntime();
     const health = await invoke(createSessionHandler(runtime), { method: 'GET', url: '/health' });
     expect([health.statusCode, health.json()]).toEqual([200, { status: 'ok' }]);
+  });
+});
+
+describe('discovery and the $default route', () => {
+  it('serves an OpenID configuration whose issuer is the session issuer and whose jwks_uri serves the signing keys', async () => {
+    const { runtime, token } = await signedIn();
+    const handler = createSessionHandler(runtime);
+    const discovery = await invoke(handler, { method: 'GET', url: '/.well-known/openid-configuration' });
+    expect(discovery.statusCode).toBe(200);
+    const document = discovery.json();
+    const claims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { iss: string };
+    expect(document.issuer).toBe(claims.iss);
+    expect(document.jwks_uri).toBe(`${runtime.config.publicBaseUrl}/.well-known/jwks.json`);
+    const jwks = await invoke(handler, { method: 'GET', url: new URL(String(document.jwks_uri)).pathname });
+    expect(jwks.json()).toEqual({ keys: await runtime.signer.publicJwks() });
+  });
+
+  it('answers a request that matches no route with the contract\'s not_found problem, never API Gateway\'s body', async () => {
+    const runtime = await testRuntime();
+    for (const request of [{ method: 'GET', url: '/admin' }, { method: 'DELETE', url: '/session' }, { method: 'GET', url: '/saml/x/acs' }]) {
+      const event = toApiGatewayEvent(request, { defaultRoute: true });
+      expect(event?.routeKey).toBe('$default');
+      const result = await createSessionHandler(runtime)(event as never, { awsRequestId: 'test' } as Context);
+      expect(result.statusCode).toBe(404);
+      expect(result.headers?.['content-type']).toBe('application/problem+json');
+      expect(problemCode(result)).toBe('not_found');
+    }
   });
 });

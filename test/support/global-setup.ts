@@ -29,5 +29,7 @@ export default async function globalSetup(): Promise<void> {
     LOCAL_SECRETS_FILE: join(mkdtempSync(join(tmpdir(), 'sso-test-secrets-')), 'secrets.json'),
     AWS_REGION: 'local',
     POWERTOOLS_LOG_LEVEL: 'ERROR',
+    // EMF lines on every request would bury the test output; the observability test turns them on.
+    POWERTOOLS_METRICS_DISABLED: 'true',
   });
 }

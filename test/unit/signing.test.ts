@@ -6,9 +6,12 @@ import { join } from 'node:path';
 import { KMSClient } from '@aws-sdk/client-kms';
 import { calculateJwkThumbprint } from 'jose';
 import type { JWK } from 'jose';
+import { createInMemorySecrets, type Secrets } from '../../functions/core/secrets';
+import { signSessionToken, verifySessionToken } from '../../functions/core/session-token';
 import {
   createKmsSigner,
   createLocalSigner,
+  createSecretSigner,
   derToJoseSignature,
   generateLocalSigningKey,
   loadOrCreateLocalSigningKey,
@@ -243,5 +246,87 @@ describe('createKmsSigner', () => {
 
   it('refuses an empty key list at creation', () => {
     expect(() => createKmsSigner(fakeKms().client, [])).toThrow(/at least one/);
+  });
+});
+
+/** Secrets in memory that count their reads and fail on demand, as Secrets Manager can. */
+function countingSecrets(values: Record<string, string>): Secrets & { reads: string[]; failNext: (n: number) => void } {
+  const inner = createInMemorySecrets(values);
+  const reads: string[] = [];
+  let failures = 0;
+  return {
+    reads,
+    failNext: (n) => {
+      failures = n;
+    },
+    async read(name) {
+      reads.push(name);
+      if (failures > 0) {
+        failures -= 1;
+        const { AppError } = await import('../../functions/core/errors');
+        throw new AppError('service_unavailable', 'a secret could not be read');
+      }
+      return inner.read(name);
+    },
+  };
+}
+
+describe('createSecretSigner', () => {
+  const seed = 'r8Xk2vQ9mZ4tLw7pN3sY6bH1cF5gJ0aD8eK2uV9x'; // a Secrets Manager generated password
+
+  it('signs in memory with a key derived from a seed secret, verifiable with the published JWK', async () => {
+    const secrets = countingSecrets({ 'session-signing-key': seed });
+    const signer = createSecretSigner(secrets, ['session-signing-key']);
+    const data = randomBytes(4096);
+    const signature = await signer.sign(data);
+    await signer.sign(data);
+    const [jwk, ...others] = await signer.publicJwks();
+    expect(others).toEqual([]);
+    expect(signature).toHaveLength(64);
+    expect(verifiesWithJwk(jwk ?? {}, data, signature)).toBe(true);
+    expect(jwk).toEqual({ kty: 'EC', crv: 'P-256', x: expect.any(String), y: expect.any(String), kid: await signer.keyId(), alg: 'ES256', use: 'sig' });
+    expect(secrets.reads).toEqual(['session-signing-key']);
+  });
+
+  it('derives the same key from the same seed in every container, and another from another seed', async () => {
+    const kidOf = (value: string) => createSecretSigner(countingSecrets({ k: value }), ['k']).keyId();
+    expect(await kidOf(seed)).toBe(await kidOf(seed));
+    expect(await kidOf(`${seed}x`)).not.toBe(await kidOf(seed));
+  });
+
+  it('uses a private P-256 JWK held in the secret as it is', async () => {
+    const jwk = await generateLocalSigningKey();
+    const signer = createSecretSigner(countingSecrets({ k: JSON.stringify(jwk) }), ['k']);
+    expect(await signer.keyId()).toBe(await createLocalSigner(jwk).keyId());
+  });
+
+  it('publishes every key for rotation, the first signing, each key once', async () => {
+    const next = await generateLocalSigningKey();
+    const signer = createSecretSigner(countingSecrets({ next: JSON.stringify(next), current: seed, again: seed }), ['next', 'current', 'again']);
+    const jwks = await signer.publicJwks();
+    expect(jwks.map((jwk) => jwk.kid)).toEqual([await createLocalSigner(next).keyId(), await createSecretSigner(countingSecrets({ k: seed }), ['k']).keyId()]);
+    const iat = Math.floor(Date.now() / 1000);
+    const token = await signSessionToken({ iss: 'https://sso.example.test', aud: 'app', sub: 'u', sid: 's', tid: 't', roles: [], amr: ['saml'], idp: 'c', iat, exp: iat + 60 }, signer);
+    const claims = await verifySessionToken(token, { jwks: [jwks[0]!] }, { issuer: 'https://sso.example.test', audience: 'app' });
+    expect(claims.sub).toBe('u');
+  });
+
+  it('reads a secret once for concurrent first calls, and retries a failed read on the next call', async () => {
+    const secrets = countingSecrets({ k: seed });
+    const signer = createSecretSigner(secrets, ['k']);
+    secrets.failNext(1);
+    await expect(signer.keyId()).rejects.toMatchObject({ code: 'service_unavailable' });
+    await Promise.all([signer.keyId(), signer.sign(new Uint8Array([1])), signer.publicJwks()]);
+    expect(secrets.reads).toEqual(['k', 'k']);
+  });
+
+  it('refuses a secret that holds neither a private P-256 JWK nor a long enough seed', async () => {
+    await expect(createSecretSigner(countingSecrets({ k: 'short-seed' }), ['k']).keyId()).rejects.toThrow(/seed shorter than 32/);
+    const { d: _d, ...publicOnly } = await generateLocalSigningKey();
+    await expect(createSecretSigner(countingSecrets({ k: JSON.stringify(publicOnly) }), ['k']).keyId()).rejects.toThrow(/private EC P-256 JWK/);
+  });
+
+  it('refuses an empty secret list at creation', () => {
+    expect(() => createSecretSigner(countingSecrets({}), [])).toThrow(/at least one/);
   });
 });

@@ -16,6 +16,32 @@ export function spEndpoints(connection: SamlConnection, publicBaseUrl: string): 
   };
 }
 
+/**
+ * samlify writes to the console (`console.warn`, `console.error`) where it should throw or stay
+ * silent, and in Lambda those lines reach CloudWatch unstructured. Every samlify call here is
+ * synchronous, so the console is redirected for exactly its duration: the warning that every
+ * IdP built here has no SingleLogoutService (by design: there is no SLO) is dropped, anything
+ * else becomes one structured line.
+ */
+const EXPECTED_SAMLIFY_WARNINGS = ['missing endpoint of SingleLogoutService'];
+
+function quietSamlify<T>(run: () => T): T {
+  const { warn, error, log } = console;
+  const redirect = (level: string) => (...args: unknown[]) => {
+    const text = args.map((arg) => (arg instanceof Error ? arg.message : String(arg))).join(' ');
+    if (EXPECTED_SAMLIFY_WARNINGS.some((expected) => text.includes(expected))) return;
+    process.stdout.write(`${JSON.stringify({ timestamp: new Date().toISOString(), level, message: 'samlify', detail: text })}\n`);
+  };
+  console.warn = redirect('WARN');
+  console.error = redirect('ERROR');
+  console.log = redirect('INFO');
+  try {
+    return run();
+  } finally {
+    Object.assign(console, { warn, error, log });
+  }
+}
+
 /** Whether the connection's AuthnRequests are signed: the admin asked for it, or the IdP's metadata wants it. */
 export function signsAuthnRequests(connection: SamlConnection): boolean {
   return connection.signAuthnRequests === true || connection.idpWantsAuthnRequestsSigned === true;
@@ -57,12 +83,14 @@ export function createAuthnRequest(
   relayState: string,
   signingKey?: string,
 ): { requestId: string; redirectUrl: string } {
-  const idp = IdentityProvider({
-    entityID: connection.idpEntityId,
-    singleSignOnService: [{ Binding: Constants.namespace.binding.redirect, Location: connection.idpSsoUrl }],
-    wantAuthnRequestsSigned: false,
+  const { id, context } = quietSamlify(() => {
+    const idp = IdentityProvider({
+      entityID: connection.idpEntityId,
+      singleSignOnService: [{ Binding: Constants.namespace.binding.redirect, Location: connection.idpSsoUrl }],
+      wantAuthnRequestsSigned: false,
+    });
+    return serviceProvider(connection, endpoints, false).createLoginRequest(idp, 'redirect', { relayState });
   });
-  const { id, context } = serviceProvider(connection, endpoints, false).createLoginRequest(idp, 'redirect', { relayState });
   if (signingKey === undefined) return { requestId: id, redirectUrl: context };
   const samlRequest = new URL(context).searchParams.get('SAMLRequest');
   if (!samlRequest) throw new Error('samlify built a redirect URL without SAMLRequest');
@@ -72,5 +100,5 @@ export function createAuthnRequest(
 
 /** SP metadata an IdP admin can import: entity id, ACS URL (HTTP-POST), and the SP's signing and encryption certificates. */
 export function spMetadata(connection: SamlConnection, endpoints: SpEndpoints): string {
-  return serviceProvider(connection, endpoints, true).getMetadata();
+  return quietSamlify(() => serviceProvider(connection, endpoints, true).getMetadata());
 }
