@@ -1,0 +1,28 @@
+// Mutation testing of the security core (npm run mutation, see README "Mutation testing").
+/** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
+export default {
+  packageManager: 'npm',
+  testRunner: 'jest',
+  jest: { configFile: 'stryker/jest.config.js', enableFindRelatedTests: false },
+  // Jest runs the ESM test files through node's VM modules.
+  testRunnerNodeArgs: ['--experimental-vm-modules'],
+  coverageAnalysis: 'perTest',
+  mutate: [
+    'functions/core/saml/verify-response.ts',
+    'functions/core/provisioning.ts',
+    'functions/core/sessions.ts',
+    'functions/core/session-token.ts',
+  ],
+  plugins: ['@stryker-mutator/jest-runner', './stryker/ignore-error-messages.mjs'],
+  ignorers: ['error-messages'],
+  // Two cores, shared: one worker.
+  concurrency: 1,
+  timeoutMS: 60000,
+  timeoutFactor: 2,
+  reporters: ['clear-text', 'progress-append-only', 'html', 'json'],
+  htmlReporter: { fileName: 'reports/mutation/index.html' },
+  jsonReporter: { fileName: 'reports/mutation/mutation.json' },
+  tempDirName: '.stryker-tmp',
+  cleanTempDir: 'always',
+  thresholds: { high: 90, low: 80, break: null },
+};
