@@ -2,7 +2,14 @@
 // setup then reuses it through DYNAMODB_ENDPOINT instead of starting a JVM per mutant), runs
 // Stryker with stryker.config.mjs, and stops the database.
 import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { startDynamoDbLocal } from '../local/dynamodb-local';
+
+// The interop test reads ../shared beside the worktree; a sandbox lives in .stryker-tmp/sandbox-*,
+// so its ../shared is .stryker-tmp/shared.
+mkdirSync('.stryker-tmp', { recursive: true });
+if (!existsSync('.stryker-tmp/shared')) symlinkSync(resolve('../shared'), '.stryker-tmp/shared');
 
 const dynamo = await startDynamoDbLocal();
 const child = spawn(process.execPath, ['node_modules/@stryker-mutator/core/bin/stryker.js', 'run', ...process.argv.slice(2)], {
