@@ -1,4 +1,6 @@
 // Mutation testing of the security core (npm run mutation, see README "Mutation testing").
+// MUTATION_RUN names a run, so that runs of different modules can go side by side.
+const run = process.env.MUTATION_RUN ?? 'mutation';
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   packageManager: 'npm',
@@ -23,9 +25,10 @@ export default {
   timeoutMS: 60000,
   timeoutFactor: 2,
   reporters: ['clear-text', 'progress-append-only', 'html', 'json'],
-  htmlReporter: { fileName: 'reports/mutation/index.html' },
-  jsonReporter: { fileName: 'reports/mutation/mutation.json' },
-  tempDirName: '.stryker-tmp',
+  htmlReporter: { fileName: `reports/${run}/index.html` },
+  jsonReporter: { fileName: `reports/${run}/mutation.json` },
+  tempDirName: `.stryker-tmp/${run}`,
+  ignorePatterns: ['.stryker-tmp', 'reports', 'cdk.out', '.local'],
   cleanTempDir: 'always',
   thresholds: { high: 90, low: 80, break: null },
 };

@@ -6,10 +6,11 @@ import { existsSync, mkdirSync, symlinkSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { startDynamoDbLocal } from '../local/dynamodb-local';
 
-// The interop test reads ../shared beside the worktree; a sandbox lives in .stryker-tmp/sandbox-*,
-// so its ../shared is .stryker-tmp/shared.
-mkdirSync('.stryker-tmp', { recursive: true });
-if (!existsSync('.stryker-tmp/shared')) symlinkSync(resolve('../shared'), '.stryker-tmp/shared');
+// The interop test reads ../shared beside the worktree; a sandbox lives in
+// .stryker-tmp/<run>/sandbox-*, so its ../shared is .stryker-tmp/<run>/shared.
+const temp = `.stryker-tmp/${process.env.MUTATION_RUN ?? 'mutation'}`;
+mkdirSync(temp, { recursive: true });
+if (!existsSync(`${temp}/shared`)) symlinkSync(resolve('../shared'), `${temp}/shared`);
 
 const dynamo = await startDynamoDbLocal();
 const child = spawn(process.execPath, ['node_modules/@stryker-mutator/core/bin/stryker.js', 'run', ...process.argv.slice(2)], {

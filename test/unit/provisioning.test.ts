@@ -177,3 +177,41 @@ describe('mayLinkByEmail and normalizeEmail', () => {
     expect(normalizeEmail(' A\u0301@X.Test ')).toBe('\u00e1@x.test');
   });
 });
+
+describe('DEFAULT_ATTRIBUTE_MAPPING', () => {
+  const mapsEach = (names: string[], value: string, read: (profile: ReturnType<typeof mapAttributes>) => unknown, expected: unknown = value) => {
+    for (const name of names) expect([name, read(mapAttributes(DEFAULT_ATTRIBUTE_MAPPING, identity({ [name]: [value] })))]).toEqual([name, expected]);
+  };
+
+  it('reads the email, name and group attribute names the big IdPs send', () => {
+    mapsEach(
+      ['email', 'mail', 'Email', 'emailAddress', 'User.email', 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress', 'urn:oid:0.9.2342.19200300.100.1.3'],
+      ' ada@example.test ',
+      (p) => p.email,
+      'ada@example.test',
+    );
+    expect(mapAttributes(DEFAULT_ATTRIBUTE_MAPPING, identity({}, 'nameid@example.test')).email).toBe('nameid@example.test');
+    mapsEach(
+      ['given_name', 'givenName', 'firstName', 'FirstName', 'first_name', 'firstname', 'User.FirstName', 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname', 'urn:oid:2.5.4.42'],
+      'Ada',
+      (p) => p.attributes.givenName,
+    );
+    mapsEach(
+      ['family_name', 'sn', 'surname', 'lastName', 'LastName', 'last_name', 'lastname', 'User.LastName', 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname', 'urn:oid:2.5.4.4'],
+      'Lovelace',
+      (p) => p.attributes.familyName,
+    );
+    mapsEach(
+      ['name', 'displayName', 'cn', 'http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name', 'http://schemas.microsoft.com/identity/claims/displayname', 'urn:oid:2.16.840.1.113730.3.1.241'],
+      'Ada L.',
+      (p) => p.name,
+    );
+    mapsEach(
+      ['groups', 'group', 'memberOf', 'http://schemas.microsoft.com/ws/2008/06/identity/claims/groups', 'http://schemas.xmlsoap.org/claims/Group'],
+      'admins',
+      (p) => p.attributes.groups,
+      ['admins'],
+    );
+    expect(DEFAULT_ATTRIBUTE_MAPPING.required).toEqual([]);
+  });
+});
