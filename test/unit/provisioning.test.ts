@@ -70,6 +70,7 @@ describe('mapAttributes', () => {
     expect(map({ x: { from: ['a'] } }, who).attributes.x).toBe(' MiXed ');
     expect(map({ x: { from: ['g'], transforms: [{ split: ';' }], multiValued: true } }, who).attributes.x).toEqual(['x', 'y', 'z']);
     expect(map({ x: { constant: ';', transforms: [{ split: ';' }] } }, who).attributes).toEqual({});
+    expect(map({ x: { constant: 'a; ;b', transforms: [{ split: ';' }], multiValued: true } }, who).attributes.x).toEqual(['a', 'b']);
     expect(map({ x: { default: 'd', transforms: ['uppercase'] } }, who).attributes.x).toBe('D');
   });
 
@@ -143,6 +144,37 @@ describe('evaluateLogin', () => {
     const existing = user({ roles: ['owner'], attributes: { a: 'old', o: 'old', n: 'old' } });
     expect(evaluateLogin(c, who, existing).changes).toEqual([{ field: 'attributes.a', from: 'old', to: 'A' }]);
     expect(evaluateLogin(c, identity({ a: ['old'] }), existing).changes).toEqual([]);
+  });
+});
+
+describe('evaluateLogin, the domains and the roles', () => {
+  const who = (email: string) => identity({ email: [email], groups: ['admins'] });
+
+  it('keeps a vouched email and bounds it by the allowed domains, whole and case-insensitively', () => {
+    const bounded = connection({ allowedEmailDomains: ['X.Test'] });
+    expect(evaluateLogin(bounded, who('a@x.test'), undefined).profile.email).toBe('a@x.test');
+    for (const email of ['a@y.test', 'a@sub.x.test', 'not-an-email']) {
+      expect(() => evaluateLogin(bounded, who(email), undefined)).toThrow(expect.objectContaining({ code: 'domain_not_allowed' }));
+    }
+    expect(evaluateLogin(connection({ allowedEmailDomains: [] }), who('a@y.test'), undefined).profile.email).toBe('a@y.test');
+  });
+
+  it('gives group roles on creation and follows them by default; never gives the defaults on creation only', () => {
+    const roles = { defaults: ['member'], groupRoles: { admins: ['admin'] } };
+    const member = user({ roles: ['member'] });
+    expect(evaluateLogin(connection({ roles }), who('a@x.test'), undefined).changes).toContainEqual({ field: 'roles', from: undefined, to: ['admin'] });
+    expect(evaluateLogin(connection({ roles }), who('a@x.test'), member).changes).toContainEqual({ field: 'roles', from: ['member'], to: ['admin'] });
+    expect(evaluateLogin(connection({ roles: { ...roles, update: 'on-create' } }), who('a@x.test'), undefined).changes).toContainEqual({ field: 'roles', from: undefined, to: ['admin'] });
+    const never = connection({ roles: { ...roles, update: 'never' } });
+    const created = evaluateLogin(never, who('a@x.test'), undefined);
+    expect([created.roles, created.changes.find((c) => c.field === 'roles')?.to]).toEqual([['admin'], ['member']]);
+    expect(evaluateLogin(never, who('a@x.test'), user({ roles: ['owner'] })).changes.map((c) => c.field)).not.toContain('roles');
+  });
+
+  it('never clears a stored field the login does not send', () => {
+    const existing = user({ email: 'a@x.test', name: 'Ada', attributes: { dept: 'math' } });
+    const c = connection({ attributeMapping: { attributes: { email: { from: ['email'] }, name: { from: ['name'] }, dept: { from: ['dept'] } }, required: [] } });
+    expect(evaluateLogin(c, identity({}), existing).changes).toEqual([]);
   });
 });
 
