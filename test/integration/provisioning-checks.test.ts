@@ -185,6 +185,22 @@ describe('an email attribute value with two addresses', () => {
   });
 });
 
+describe('JIT off', () => {
+  it('refuses a stranger with user_not_provisioned, and lets in a known user and one linked by email', async () => {
+    const { runtime, connection } = await setUp({ allowedEmailDomains: ['example.test'] });
+    const known = subject();
+    expect((await logIn(runtime, connection, known, { email: [`${known}@example.test`] })).statusCode).toBe(303);
+    const closed = await setUp({ tenantId: connection.tenantId, jit: false, linkByEmail: true, allowedEmailDomains: ['example.test'] });
+    const stranger = subject();
+    expect(refusal(await logIn(closed.runtime, closed.connection, stranger, { email: [`${stranger}@example.test`] }))).toEqual({ status: 403, code: 'user_not_provisioned' });
+    expect(await closed.runtime.store.findUserByLink({ connectionId: closed.connection.id, subject: stranger })).toBeUndefined();
+    const again = subject();
+    expect((await logIn(closed.runtime, closed.connection, again, { email: [`${known}@example.test`] })).statusCode).toBe(303);
+    expect((await userOf(closed.runtime, closed.connection, again)).id).toBe((await userOf(runtime, connection, known)).id);
+    expect((await logIn(closed.runtime, closed.connection, again, { email: [`${known}@example.test`] })).statusCode).toBe(303);
+  });
+});
+
 describe('the audit events of provisioning', () => {
   it('a first login is user.created (no user.updated); the same login again writes neither', async () => {
     const { runtime, connection } = await setUp({ roles: { defaults: ['member'], groupRoles: { admins: ['admin'] } } });
