@@ -128,6 +128,8 @@ describe('evaluateLogin', () => {
     expect(profile.email).toBeUndefined();
     expect(changes.map((c) => c.field)).toEqual(['roles']);
     expect(evaluateLogin(connection({ allowedEmailDomains: [] }), unverified, undefined).profile.email).toBeUndefined();
+    // No email at all is not an unvouched one: the domain bound refuses it for what it is.
+    expect(() => evaluateLogin(connection({ allowedEmailDomains: ['x.test'] }), identity({}, 's', false), undefined)).toThrow(expect.objectContaining({ code: 'domain_not_allowed' }));
   });
 
   it('creates with every field but never ones, roles included; updates only always ones', () => {
