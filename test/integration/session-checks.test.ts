@@ -93,6 +93,13 @@ describe('GET /session', () => {
     expect(refusal(await getSession(runtime, forged))).toEqual({ status: 401, code: 'unauthenticated' });
   });
 
+  it('refuses the token of a deactivated user with session_revoked', async () => {
+    const { runtime, token, user } = await signedIn();
+    expect((await getSession(runtime, token)).statusCode).toBe(200);
+    await runtime.store.deactivateUser(user.id, new Date());
+    expect(refusal(await getSession(runtime, token))).toEqual({ status: 401, code: 'session_revoked' });
+  });
+
   it('refuses the token of a session whose user no longer exists with session_revoked', async () => {
     const { runtime, connection, token } = await signedIn();
     const ghost = randomUUID();
