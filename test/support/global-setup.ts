@@ -11,17 +11,21 @@ declare global {
 /**
  * Starts Amazon's DynamoDB Local once for the whole run and creates the table; the tests reach it
  * through the environment the handlers read in AWS. Java missing means a failed run, never a skip.
+ * With DYNAMODB_ENDPOINT already set (npm run mutation starts one database for all its Jest runs)
+ * that database is reused, and left running.
  */
 export default async function globalSetup(): Promise<void> {
-  const dynamo = await startDynamoDbLocal();
+  const reused = process.env.DYNAMODB_ENDPOINT;
+  const dynamo = reused ? undefined : await startDynamoDbLocal();
   globalThis.dynamoDbLocal = dynamo;
+  const endpoint = reused ?? dynamo!.endpoint;
   const tableName = 'sso-test';
-  const client = createDocumentClient({ endpoint: dynamo.endpoint });
+  const client = createDocumentClient({ endpoint });
   await ensureTable(client, tableName);
   client.destroy();
   Object.assign(process.env, {
     TABLE_NAME: tableName,
-    DYNAMODB_ENDPOINT: dynamo.endpoint,
+    DYNAMODB_ENDPOINT: endpoint,
     PUBLIC_BASE_URL: 'https://sso.test',
     SESSION_AUDIENCE: 'https://app.test',
     LOCAL_SIGNING_KEY_FILE: join(mkdtempSync(join(tmpdir(), 'sso-test-')), 'signing-key.json'),
