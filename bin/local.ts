@@ -97,7 +97,6 @@ SSO callback service running on ${BASE_URL} (DynamoDB Local at ${dynamo.endpoint
                       (the demo page shows the token's claims; the browser's dev tools show the cookie)
   JWKS:               ${BASE_URL}/.well-known/jwks.json
   SCIM 2.0:           ${BASE_URL}/scim/v2 (a bearer token: npm run admin -- scim-tokens issue --tenant demo)
-  SCIM 2.0:           ${BASE_URL}/scim/v2 (a bearer token: npm run admin -- scim-tokens issue --tenant demo)
 
 Press Ctrl+C to stop.`);
 });
