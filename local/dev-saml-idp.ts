@@ -22,6 +22,22 @@ const page = (title: string, body: string) =>
   `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>` +
   `<style>body{font:16px system-ui;max-width:34rem;margin:3rem auto}label{display:block;margin:.6rem 0}input{width:100%;padding:.4rem}</style></head><body>${body}</body></html>`;
 
+/** Far more than any AuthnRequest; a deflate bomb stops here. */
+const MAX_AUTHN_REQUEST_BYTES = 64 * 1024;
+
+/** The id and ACS URL of a `SAMLRequest` (HTTP-Redirect: base64 of raw deflate), or `undefined` for anything that is not one. */
+function readAuthnRequest(samlRequest: string | null): { requestId: string; acsUrl: string } | undefined {
+  let request: string;
+  try {
+    request = inflateRawSync(Buffer.from(samlRequest ?? '', 'base64'), { maxOutputLength: MAX_AUTHN_REQUEST_BYTES }).toString('utf8');
+  } catch {
+    return undefined;
+  }
+  const requestId = /\sID="([^"]+)"/.exec(request)?.[1];
+  const acsUrl = /AssertionConsumerServiceURL="([^"]+)"/.exec(request)?.[1];
+  return requestId && acsUrl ? { requestId, acsUrl } : undefined;
+}
+
 export function createDevSamlIdp(options: { baseUrl: string; keyFile: URL; certFile: URL; spEntityId: (acsUrl: string) => string }): DevSamlIdp {
   const entityId = `${options.baseUrl}/dev/saml-idp`;
   const ssoUrl = `${entityId}/sso`;
@@ -34,11 +50,9 @@ export function createDevSamlIdp(options: { baseUrl: string; keyFile: URL; certF
     certificate: signingCert,
     async handle(method, url, form) {
       if (method === 'GET') {
-        const request = inflateRawSync(Buffer.from(url.searchParams.get('SAMLRequest') ?? '', 'base64')).toString('utf8');
-        const requestId = /\sID="([^"]+)"/.exec(request)?.[1];
-        const acsUrl = /AssertionConsumerServiceURL="([^"]+)"/.exec(request)?.[1];
-        if (!requestId || !acsUrl?.startsWith(options.baseUrl)) return { status: 400, html: page('Bad request', '<p>That is not an AuthnRequest from this service.</p>') };
-        const hidden = { requestId, acsUrl, relayState: url.searchParams.get('RelayState') ?? '' };
+        const authnRequest = readAuthnRequest(url.searchParams.get('SAMLRequest'));
+        if (!authnRequest?.acsUrl.startsWith(options.baseUrl)) return { status: 400, html: page('Bad request', '<p>That is not an AuthnRequest from this service.</p>') };
+        const hidden = { ...authnRequest, relayState: url.searchParams.get('RelayState') ?? '' };
         return {
           status: 200,
           html: page(

@@ -1,7 +1,8 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { ROUTES, type RouteGroup } from '../functions/routes';
-import { toApiGatewayEvent } from './api-gateway-event';
+import { AppError } from '../functions/core/errors';
+import { adaptRequest, adapterRefusal, requestUrl } from './api-gateway-event';
 import type { DevSamlIdp } from './dev-saml-idp';
 
 export type LambdaHandler = (event: never, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
@@ -20,8 +21,6 @@ function send(response: ServerResponse, result: APIGatewayProxyStructuredResultV
   response.end(result.isBase64Encoded ? Buffer.from(result.body ?? '', 'base64') : (result.body ?? ''));
 }
 
-const NOT_FOUND = JSON.stringify({ type: 'urn:sso:error:not_found', title: 'There is nothing at this address', status: 404, code: 'not_found' });
-
 /**
  * The request listener of `npm start`: each request becomes the API Gateway v2 event AWS would
  * build (the `Cookie` header becomes the event's `cookies`, the Lambda's `cookies` become
@@ -37,21 +36,22 @@ export function localRequestListener(options: {
   const idpPath = options.devSamlIdp && new URL(options.devSamlIdp.ssoUrl).pathname;
   return async (request, response) => {
     try {
-      const url = new URL(request.url ?? '/', options.baseUrl);
       const body = request.method === 'POST' ? await readBody(request) : undefined;
-      if (url.pathname === '/' && options.home) return send(response, { statusCode: 200, headers: { 'content-type': 'text/html; charset=utf-8' }, body: options.home });
-      if (options.devSamlIdp && url.pathname === idpPath) {
+      const url = requestUrl(request.url ?? '/', options.baseUrl);
+      if (url?.pathname === '/' && options.home) return send(response, { statusCode: 200, headers: { 'content-type': 'text/html; charset=utf-8' }, body: options.home });
+      if (url && options.devSamlIdp && url.pathname === idpPath) {
         const page = await options.devSamlIdp.handle(request.method ?? 'GET', url, new URLSearchParams(body ?? ''));
         return send(response, { statusCode: page.status, headers: { 'content-type': 'text/html; charset=utf-8' }, body: page.html });
       }
-      const event = toApiGatewayEvent({ method: request.method ?? 'GET', url: request.url ?? '/', headers: request.headers as Record<string, string>, ...(body === undefined ? {} : { body }) });
-      const route = event && ROUTES.find((r) => `${r.method} ${r.path}` === event.routeKey);
+      const adapted = adaptRequest({ method: request.method ?? 'GET', url: request.url ?? '/', headers: request.headers as Record<string, string>, ...(body === undefined ? {} : { body }) });
+      if (adapted.refusal) return send(response, adapted.refusal);
+      const route = ROUTES.find((r) => `${r.method} ${r.path}` === adapted.event.routeKey);
       const handler = route && options.handlers[route.group];
-      if (!event || !handler) return send(response, { statusCode: 404, headers: { 'content-type': 'application/problem+json' }, body: NOT_FOUND });
-      send(response, await handler(event as never, { awsRequestId: event.requestContext.requestId } as Context));
+      if (!handler) return send(response, adapterRefusal(new AppError('not_found', `no Lambda serves ${adapted.event.routeKey} here`)));
+      send(response, await handler(adapted.event as never, { awsRequestId: adapted.event.requestContext.requestId } as Context));
     } catch (error) {
       console.error(error);
-      send(response, { statusCode: 500, body: 'internal error' });
+      if (!response.headersSent) send(response, adapterRefusal(error));
     }
   };
 }

@@ -9,7 +9,7 @@ import { createInMemoryPublisher } from '../../functions/core/events';
 import { createInMemorySecrets } from '../../functions/core/secrets';
 import { createLocalSigner, generateLocalSigningKey, type SessionSigner } from '../../functions/core/signing';
 import { createDocumentClient, createStore, type Store } from '../../functions/core/store';
-import { toApiGatewayEvent, type PlainRequest } from '../../local/api-gateway-event';
+import { adaptRequest, type PlainRequest } from '../../local/api-gateway-event';
 import type { IssueResponseOptions } from '../../local/saml-idp';
 
 export const keys = {
@@ -117,11 +117,15 @@ type Handler = (event: never, context: Context) => Promise<APIGatewayProxyStruct
 
 const lambdaContext = { awsRequestId: 'test', functionName: 'test' } as Context;
 
-/** Sends a request through a Lambda handler as API Gateway would. */
+/**
+ * Sends a request through a Lambda handler as API Gateway would; a request API Gateway refuses
+ * itself (a malformed path escape) gets the local adapter's answer, and one that matches no route
+ * is a mistake of the test.
+ */
 export async function invoke(handler: Handler, request: PlainRequest): Promise<APIGatewayProxyStructuredResultV2 & { json: () => Record<string, unknown> }> {
-  const event = toApiGatewayEvent(request);
-  if (!event) throw new Error(`no route for ${request.method} ${request.url}`);
-  const result = await handler(event as never, lambdaContext);
+  const { event, refusal } = adaptRequest(request);
+  if (refusal?.statusCode === 404) throw new Error(`no route for ${request.method} ${request.url}`);
+  const result = event ? await handler(event as never, lambdaContext) : refusal;
   return { ...result, json: () => JSON.parse(String(result.body)) as Record<string, unknown> };
 }
 
