@@ -26,6 +26,25 @@ export function logJsonLine(entry: Readonly<Record<string, unknown>>): void {
   process.stdout.write(`${JSON.stringify({ timestamp: new Date().toISOString(), ...entry })}\n`);
 }
 
+/** How long one DynamoDB attempt may wait: to connect, and for the answer once connected. */
+export const DATABASE_TIMEOUTS = { connectionTimeoutMs: 1000, requestTimeoutMs: 2000 } as const;
+
+/**
+ * The runtime's document client: the store's, with bounded waits. A database that accepts
+ * connections but never answers (a partition, a paused host) then costs a login at most the
+ * SDK's three attempts of `DATABASE_TIMEOUTS` (about 6 s, under the function's 10 s timeout) and
+ * ends in `service_unavailable`, instead of hanging until Lambda kills the function.
+ */
+export function createRuntimeDocumentClient(options: { endpoint?: string } = {}): ReturnType<typeof createDocumentClient> {
+  const client = createDocumentClient(options);
+  const handler = client.config.requestHandler as unknown as { updateHttpClientConfig(key: string, value: unknown): void };
+  handler.updateHttpClientConfig('connectionTimeout', DATABASE_TIMEOUTS.connectionTimeoutMs);
+  handler.updateHttpClientConfig('requestTimeout', DATABASE_TIMEOUTS.requestTimeoutMs);
+  // Without it the SDK only logs a warning when requestTimeout passes, and keeps waiting.
+  handler.updateHttpClientConfig('throwOnRequestTimeout', true);
+  return client;
+}
+
 /**
  * Builds the runtime from the environment: KMS and Secrets Manager in AWS, a local key file and
  * local secrets file for `npm start` and tests.
@@ -36,7 +55,7 @@ export async function runtimeFromEnvironment(env: Environment): Promise<Runtime>
   const config = loadConfig(env);
   const store = createStore({
     tableName: config.tableName,
-    client: createDocumentClient(config.dynamoDbEndpoint ? { endpoint: config.dynamoDbEndpoint } : {}),
+    client: createRuntimeDocumentClient(config.dynamoDbEndpoint ? { endpoint: config.dynamoDbEndpoint } : {}),
   });
   const signer =
     config.kmsSigningKeyIds.length > 0

@@ -31,9 +31,9 @@ export function testStore(): Store {
   return sharedStore;
 }
 
-/** A runtime on DynamoDB Local with a local signing key and a clock the test controls. */
+/** A runtime on DynamoDB Local (the global one, or `store`) with a local signing key and a clock the test controls. */
 export async function testRuntime(
-  options: { now?: () => Date; secrets?: Record<string, string>; audience?: string; publicBaseUrl?: string; log?: Runtime['log'] } = {},
+  options: { now?: () => Date; secrets?: Record<string, string>; audience?: string; publicBaseUrl?: string; log?: Runtime['log']; store?: Store } = {},
 ): Promise<Runtime & { events: ReturnType<typeof createInMemoryPublisher> }> {
   sharedSigner ??= generateLocalSigningKey().then(createLocalSigner);
   const config = loadConfig({
@@ -43,7 +43,7 @@ export async function testRuntime(
   });
   return {
     config,
-    store: testStore(),
+    store: options.store ?? testStore(),
     signer: await sharedSigner,
     secrets: createInMemorySecrets({ 'sp-encryption-key': keys.read('sp-encryption.key.pem'), ...options.secrets }),
     clock: options.now ?? (() => new Date()),
