@@ -7,8 +7,10 @@ export type Fault = { readonly at: number } & (
 );
 
 export interface DynamoDbCalls {
-  /** The commands sent since the last `reset`, by name (`GetCommand`, `TransactWriteCommand`…). */
+  /** The commands sent since the last `reset`, by name (`GetItemCommand`, `TransactWriteItemsCommand`…). */
   readonly commands: string[];
+  /** How long each of them took, in milliseconds, retries included. */
+  readonly durations: number[];
   /** Forgets the commands counted so far and any pending fault. */
   reset(): void;
   /** Arms one fault, counted from the last `reset` (call 1 is the first). */
@@ -30,6 +32,7 @@ export class InjectedFault extends Error {
  */
 export function instrumentDocumentClient(client: DynamoDBDocumentClient): DynamoDbCalls {
   const commands: string[] = [];
+  const durations: number[] = [];
   let fault: Fault | undefined;
   client.middlewareStack.add(
     (next, context) => async (args) => {
@@ -39,16 +42,23 @@ export function instrumentDocumentClient(client: DynamoDBDocumentClient): Dynamo
       if (armed) fault = undefined;
       if (armed?.kind === 'fail-before') throw new InjectedFault(call);
       if (armed?.kind === 'run-before') await armed.run();
-      const result = await next(args);
-      if (armed?.kind === 'fail-after') throw new InjectedFault(call);
-      return result;
+      const started = performance.now();
+      try {
+        const result = await next(args);
+        if (armed?.kind === 'fail-after') throw new InjectedFault(call);
+        return result;
+      } finally {
+        durations[call - 1] = performance.now() - started;
+      }
     },
     { step: 'initialize', name: 'countAndInjectFaults', priority: 'high' },
   );
   return {
     commands,
+    durations,
     reset() {
       commands.length = 0;
+      durations.length = 0;
       fault = undefined;
     },
     inject(next) {
