@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { cpus, platform, release, tmpdir } from 'node:os';
+import { cpus, loadavg, platform, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { build } from 'esbuild';
@@ -64,7 +64,7 @@ const ATTRIBUTES = {
 const machine = `${cpus()[0]?.model.trim()}, ${cpus().length} cores, Node.js ${process.version}, ${platform()} ${release()}`;
 log(`## npm run bench, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`);
 log();
-log(`Machine: ${machine}.`);
+log(`Machine: ${machine}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')} at the start (other work on the machine slows every figure below alike; compare ratios, not absolutes).`);
 log();
 
 // (a) verification against the peers ----------------------------------------------------------
