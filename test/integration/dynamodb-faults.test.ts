@@ -24,8 +24,12 @@ import { findOrphans } from '../support/table-audit';
  */
 
 const TABLE = 'sso-faults';
-/** "Within a few seconds": the SDK's three attempts included, each bounded by the runtime's DATABASE_TIMEOUTS when nothing answers. */
-const PROMPT_MS = 8000;
+/**
+ * "Within a few seconds": when nothing answers, the SDK's three attempts of at most
+ * DATABASE_TIMEOUTS.requestTimeoutMs each (about 6 s); the bound allows a loaded CI machine up to
+ * the function's own timeout (10 s), which is what the answer must beat.
+ */
+const PROMPT_MS = 10_000;
 
 let dataDir: string;
 let dynamo: RunningDynamoDbLocal;
@@ -135,7 +139,10 @@ describe('DynamoDB failing mid-login', () => {
       calls.inject({ at, kind: 'run-before', run: async () => { dynamo.pause(); paused = true; } });
       const started = Date.now();
       const result = await login(nameId).finally(() => paused && dynamo.resume());
-      expect({ at, status: result.statusCode, code: problemCode(result), prompt: Date.now() - started < PROMPT_MS }).toEqual({ at, status: 503, code: 'service_unavailable', prompt: true });
+      const elapsedMs = Date.now() - started;
+      expect({ at, status: result.statusCode, code: problemCode(result) }).toEqual({ at, status: 503, code: 'service_unavailable' });
+      // A failure names the call and how long the answer took.
+      expect({ at, tooSlowMs: elapsedMs < PROMPT_MS ? false : elapsedMs }).toEqual({ at, tooSlowMs: false });
       // What it was sent while frozen, it now carries out (a write may land after the login gave up): still nothing half-written.
       expect(await findOrphans(client, TABLE)).toEqual([]);
       expect((await login(nameId)).statusCode).toBe(303);
