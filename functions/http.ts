@@ -2,6 +2,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { AppError, isAppError, toProblem, toScimError, type Problem, type RefusalReason } from './core/errors';
+import { RECORD_ID } from './core/model';
 import { SESSION_COOKIE } from './core/sessions';
 import { errorPage, type PageLinks } from './pages';
 import { endRequest, startRequest } from './observability';
@@ -123,10 +124,16 @@ export function redirect(statusCode: 302 | 303, location: string, cookies: strin
   return { statusCode, headers: { location, 'cache-control': 'no-store' }, cookies, body: '' };
 }
 
-/** The `{connectionId}` of the path. @throws AppError `unknown_connection` when there is none. */
+/**
+ * The `{connectionId}` of the path.
+ *
+ * @throws AppError `unknown_connection` when there is none, or when it is not of a connection id's shape.
+ */
 export function pathConnectionId(event: HttpEvent): string {
   const id = event.pathParameters?.connectionId;
   if (!id) throw new AppError('unknown_connection', 'the path names no connection');
+  // No connection has another shape, and a long one would break DynamoDB's key limit (a 5xx for a client's typo).
+  if (!RECORD_ID.test(id)) throw new AppError('unknown_connection', 'the path names no connection');
   return id;
 }
 

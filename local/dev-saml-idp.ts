@@ -26,6 +26,22 @@ const page = (title: string, body: string) =>
   `.persona{display:block;width:100%;text-align:left;padding:.6rem .8rem;margin:.4rem 0;border:1px solid #ccd;border-radius:8px;background:#f7f8fb;font:inherit;cursor:pointer}.persona small{display:block;color:#666}` +
   `.banner{background:#fff4d6;border:1px solid #e8c96a;padding:.5rem .8rem;border-radius:8px}details{margin:1rem 0}</style></head><body>${body}</body></html>`;
 
+/** Far more than any AuthnRequest; a deflate bomb stops here. */
+const MAX_AUTHN_REQUEST_BYTES = 64 * 1024;
+
+/** The id and ACS URL of a `SAMLRequest` (HTTP-Redirect: base64 of raw deflate), or `undefined` for anything that is not one. */
+function readAuthnRequest(samlRequest: string | null): { requestId: string; acsUrl: string } | undefined {
+  let request: string;
+  try {
+    request = inflateRawSync(Buffer.from(samlRequest ?? '', 'base64'), { maxOutputLength: MAX_AUTHN_REQUEST_BYTES }).toString('utf8');
+  } catch {
+    return undefined;
+  }
+  const requestId = /\sID="([^"]+)"/.exec(request)?.[1];
+  const acsUrl = /AssertionConsumerServiceURL="([^"]+)"/.exec(request)?.[1];
+  return requestId && acsUrl ? { requestId, acsUrl } : undefined;
+}
+
 export function createDevSamlIdp(options: { baseUrl: string; keyFile: URL; certFile: URL; spEntityId: (acsUrl: string) => string }): DevSamlIdp {
   const entityId = `${options.baseUrl}/dev/saml-idp`;
   const ssoUrl = `${entityId}/sso`;
@@ -38,11 +54,9 @@ export function createDevSamlIdp(options: { baseUrl: string; keyFile: URL; certF
     certificate: signingCert,
     async handle(method, url, form) {
       if (method === 'GET') {
-        const request = inflateRawSync(Buffer.from(url.searchParams.get('SAMLRequest') ?? '', 'base64')).toString('utf8');
-        const requestId = /\sID="([^"]+)"/.exec(request)?.[1];
-        const acsUrl = /AssertionConsumerServiceURL="([^"]+)"/.exec(request)?.[1];
-        if (!requestId || !acsUrl?.startsWith(options.baseUrl)) return { status: 400, html: page('Bad request', '<p>That is not an AuthnRequest from this service.</p>') };
-        const hidden = { requestId, acsUrl, relayState: url.searchParams.get('RelayState') ?? '' };
+        const authnRequest = readAuthnRequest(url.searchParams.get('SAMLRequest'));
+        if (!authnRequest?.acsUrl.startsWith(options.baseUrl)) return { status: 400, html: page('Bad request', '<p>That is not an AuthnRequest from this service.</p>') };
+        const hidden = { ...authnRequest, relayState: url.searchParams.get('RelayState') ?? '' };
         return {
           status: 200,
           html: page(

@@ -5,6 +5,10 @@ import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 export interface RunningDynamoDbLocal {
   readonly endpoint: string;
   stop(): Promise<void>;
+  /** Freezes the process (SIGSTOP): connections are still accepted, nothing is answered, as in a network partition. */
+  pause(): void;
+  /** Lets a paused process run again (SIGCONT); it then answers what it was sent meanwhile. */
+  resume(): void;
 }
 
 async function freePort(): Promise<number> {
@@ -58,10 +62,14 @@ export async function startDynamoDbLocal(options: { path?: string; port?: number
   exited.catch(() => undefined);
   return {
     endpoint,
+    pause: () => void child.kill('SIGSTOP'),
+    resume: () => void child.kill('SIGCONT'),
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();
         child.once('exit', () => resolve());
+        // A paused process keeps a SIGTERM pending until it runs again.
+        child.kill('SIGCONT');
         child.kill();
       }),
   };

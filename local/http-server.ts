@@ -2,8 +2,8 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { AppError, toProblem } from '../functions/core/errors';
 import { problemResponse } from '../functions/http';
-import { ROUTES, type RouteGroup } from '../functions/routes';
-import { toApiGatewayEvent } from './api-gateway-event';
+import { DEFAULT_ROUTE_KEY, ROUTES, type RouteGroup } from '../functions/routes';
+import { adaptRequest, adapterRefusal, requestUrl } from './api-gateway-event';
 import type { DevSamlIdp } from './dev-saml-idp';
 
 export type LambdaHandler = (event: never, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
@@ -38,26 +38,28 @@ export function localRequestListener(options: {
   const idpPath = options.devSamlIdp && new URL(options.devSamlIdp.ssoUrl).pathname;
   return async (request, response) => {
     try {
-      const url = new URL(request.url ?? '/', options.baseUrl);
       const body = ['POST', 'PUT', 'PATCH'].includes(request.method ?? '') ? await readBody(request) : undefined;
-      if (url.pathname === '/' && options.home) {
+      const url = requestUrl(request.url ?? '/', options.baseUrl);
+      if (url?.pathname === '/' && options.home) {
         return send(response, { statusCode: 200, headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }, body: options.home(request.headers.cookie) });
       }
-      if (options.devSamlIdp && url.pathname === idpPath) {
+      if (url && options.devSamlIdp && url.pathname === idpPath) {
         const page = await options.devSamlIdp.handle(request.method ?? 'GET', url, new URLSearchParams(body ?? ''));
         return send(response, { statusCode: page.status, headers: { 'content-type': 'text/html; charset=utf-8' }, body: page.html });
       }
-      const event = toApiGatewayEvent({ method: request.method ?? 'GET', url: request.url ?? '/', headers: request.headers as Record<string, string>, ...(body === undefined ? {} : { body }) });
-      const route = event && ROUTES.find((r) => `${r.method} ${r.path}` === event.routeKey);
-      const handler = route && options.handlers[route.group];
-      if (!event || !handler) {
-        const problem = toProblem(new AppError('not_found', `nothing is served at ${url.pathname}`));
+      // As the deployed API does, a request of no route goes to the session function's $default route.
+      const adapted = adaptRequest({ method: request.method ?? 'GET', url: request.url ?? '/', headers: request.headers as Record<string, string>, ...(body === undefined ? {} : { body }) }, { defaultRoute: true });
+      if (adapted.refusal) return send(response, adapted.refusal);
+      const group = adapted.event.routeKey === DEFAULT_ROUTE_KEY ? 'session' : ROUTES.find((r) => `${r.method} ${r.path}` === adapted.event.routeKey)?.group;
+      const handler = group && options.handlers[group];
+      if (!handler) {
+        const problem = toProblem(new AppError('not_found', `nothing is served at ${adapted.event.rawPath}`));
         return send(response, problemResponse(problem, request.headers.accept, { links: { app: `${options.baseUrl}/` } }));
       }
-      send(response, await handler(event as never, { awsRequestId: event.requestContext.requestId } as Context));
+      send(response, await handler(adapted.event as never, { awsRequestId: adapted.event.requestContext.requestId } as Context));
     } catch (error) {
       console.error(error);
-      send(response, { statusCode: 500, body: 'internal error' });
+      if (!response.headersSent) send(response, adapterRefusal(error));
     }
   };
 }

@@ -1,5 +1,11 @@
 /** The domain's records, as the core sees them; how they sit in DynamoDB is the store's business. */
 
+/**
+ * The shape of tenant and connection ids: they travel in URLs (`/saml/{connectionId}/acs`) and in
+ * the table's keys, so letters, digits, `.`, `_` and `-` only, at most 64.
+ */
+export const RECORD_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
 export interface Tenant {
   readonly id: string;
   readonly name: string;

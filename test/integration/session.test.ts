@@ -2,7 +2,7 @@ import { createSamlHandler } from '../../functions/saml';
 import { createSessionHandler } from '../../functions/session';
 import { issueSamlResponse } from '../../local/saml-idp';
 import type { Context } from 'aws-lambda';
-import { toApiGatewayEvent } from '../../local/api-gateway-event';
+import { adaptRequest } from '../../local/api-gateway-event';
 import { createSamlConnection, invoke, postAcs, problemCode, responseFor, sessionTokenOf, testRuntime } from '../support/harness';
 
 async function signedIn(audience?: string) {
@@ -109,7 +109,7 @@ describe('discovery and the $default route', () => {
   it('answers a request that matches no route with the contract\'s not_found problem, never API Gateway\'s body', async () => {
     const runtime = await testRuntime();
     for (const request of [{ method: 'GET', url: '/admin' }, { method: 'DELETE', url: '/session' }, { method: 'GET', url: '/saml/x/acs' }]) {
-      const event = toApiGatewayEvent(request, { defaultRoute: true });
+      const { event } = adaptRequest(request, { defaultRoute: true });
       expect(event?.routeKey).toBe('$default');
       const result = await createSessionHandler(runtime)(event as never, { awsRequestId: 'test' } as Context);
       expect(result.statusCode).toBe(404);

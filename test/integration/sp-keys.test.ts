@@ -10,7 +10,7 @@ import type { SpKeyInfo } from '../../functions/core/admin/sp-keys';
 import type { SamlConnection } from '../../functions/core/model';
 import { runtimeFromEnvironment, type Runtime } from '../../functions/core/runtime';
 import { createSamlHandler } from '../../functions/saml';
-import { toApiGatewayEvent } from '../../local/api-gateway-event';
+import { adaptRequest } from '../../local/api-gateway-event';
 import { issueSamlResponse } from '../../local/saml-idp';
 import { idpCert, responseFor, testStore } from '../support/harness';
 
@@ -70,7 +70,7 @@ beforeAll(async () => {
   server = createServer(async (request, response) => {
     const chunks: Buffer[] = [];
     for await (const chunk of request) chunks.push(chunk as Buffer);
-    const event = toApiGatewayEvent({ method: request.method ?? 'GET', url: request.url ?? '/', headers: request.headers as Record<string, string>, body: Buffer.concat(chunks).toString('utf8') });
+    const { event } = adaptRequest({ method: request.method ?? 'GET', url: request.url ?? '/', headers: request.headers as Record<string, string>, body: Buffer.concat(chunks).toString('utf8') });
     const result = await handler(event as never, { awsRequestId: 'local' } as Context);
     response.statusCode = result.statusCode ?? 200;
     for (const [name, value] of Object.entries(result.headers ?? {})) response.setHeader(name, String(value));

@@ -9,7 +9,7 @@ import { createInMemoryPublisher } from '../../functions/core/events';
 import { createInMemorySecrets } from '../../functions/core/secrets';
 import { createLocalSigner, generateLocalSigningKey, type SessionSigner } from '../../functions/core/signing';
 import { createDocumentClient, createStore, type Store } from '../../functions/core/store/store';
-import { toApiGatewayEvent, type PlainRequest } from '../../local/api-gateway-event';
+import { adaptRequest, type PlainRequest } from '../../local/api-gateway-event';
 import type { IssueResponseOptions } from '../../local/saml-idp';
 
 export const keys = {
@@ -26,14 +26,15 @@ let sharedStore: Store | undefined;
 export function testStore(): Store {
   sharedStore ??= createStore({
     tableName: process.env.TABLE_NAME!,
-    client: createDocumentClient({ endpoint: process.env.DYNAMODB_ENDPOINT! }),
+    // One client for the whole suite, whose races send hundreds of requests at once: no per-attempt bound.
+    client: createDocumentClient({ endpoint: process.env.DYNAMODB_ENDPOINT!, timeouts: false }),
   });
   return sharedStore;
 }
 
-/** A runtime on DynamoDB Local with a local signing key and a clock the test controls. */
+/** A runtime on DynamoDB Local (the global one, or `store`) with a local signing key and a clock the test controls. */
 export async function testRuntime(
-  options: { now?: () => Date; secrets?: Record<string, string>; audience?: string; publicBaseUrl?: string; log?: Runtime['log'] } = {},
+  options: { now?: () => Date; secrets?: Record<string, string>; audience?: string; publicBaseUrl?: string; log?: Runtime['log']; store?: Store } = {},
 ): Promise<Runtime & { events: ReturnType<typeof createInMemoryPublisher> }> {
   sharedSigner ??= generateLocalSigningKey().then(createLocalSigner);
   const config = loadConfig({
@@ -43,7 +44,7 @@ export async function testRuntime(
   });
   return {
     config,
-    store: testStore(),
+    store: options.store ?? testStore(),
     signer: await sharedSigner,
     secrets: createInMemorySecrets({ 'sp-encryption-key': keys.read('sp-encryption.key.pem'), ...options.secrets }),
     clock: options.now ?? (() => new Date()),
@@ -117,11 +118,15 @@ type Handler = (event: never, context: Context) => Promise<APIGatewayProxyStruct
 
 const lambdaContext = { awsRequestId: 'test', functionName: 'test' } as Context;
 
-/** Sends a request through a Lambda handler as API Gateway would. */
+/**
+ * Sends a request through a Lambda handler as API Gateway would; a request API Gateway refuses
+ * itself (a malformed path escape) gets the local adapter's answer, and one that matches no route
+ * is a mistake of the test.
+ */
 export async function invoke(handler: Handler, request: PlainRequest): Promise<APIGatewayProxyStructuredResultV2 & { json: () => Record<string, unknown> }> {
-  const event = toApiGatewayEvent(request);
-  if (!event) throw new Error(`no route for ${request.method} ${request.url}`);
-  const result = await handler(event as never, lambdaContext);
+  const { event, refusal } = adaptRequest(request);
+  if (refusal?.statusCode === 404) throw new Error(`no route for ${request.method} ${request.url}`);
+  const result = event ? await handler(event as never, lambdaContext) : refusal;
   return { ...result, json: () => JSON.parse(String(result.body)) as Record<string, unknown> };
 }
 

@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { AppError } from '../errors';
-import type { Connection, OidcConnection, SamlConnection } from '../model';
+import { RECORD_ID, type Connection, type OidcConnection, type SamlConnection } from '../model';
 import { DEFAULT_ATTRIBUTE_MAPPING } from '../provisioning';
 import { parseIdpMetadata, refreshFromMetadata, type IdpMetadata } from '../saml/idp-metadata';
 import { fetchMetadata } from '../saml/metadata-refresh';
@@ -9,12 +9,10 @@ import type { Store } from '../store/store';
 import { trustedUrl } from '../trusted-url';
 import { applyPolicy, parseReturnTarget, type ConnectionPolicy } from './policy';
 
-/** Ids travel in URLs (`/saml/{connectionId}/acs`) and in the table's keys: letters, digits, `.`, `_` and `-` only. */
-const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 /** @throws AppError `invalid_request` naming what is wrong with the id. */
 export function checkId(id: string, what: string): string {
-  if (!ID.test(id)) throw new AppError('invalid_request', `${what} "${id}" must be 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit`);
+  if (!RECORD_ID.test(id)) throw new AppError('invalid_request', `${what} "${id}" must be 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit`);
   return id;
 }
 

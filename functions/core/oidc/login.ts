@@ -34,6 +34,13 @@ export async function startOidcLogin(runtime: Runtime, connectionId: string, ret
   return { redirectUrl: await authorizationUrl(config, connection, { ...pending, redirectUri: redirectUri(runtime, connection) }), state: pending.state };
 }
 
+/**
+ * The states `startOidcLogin` issues are openid-client's `randomState()` (base64url); another text
+ * names no pending login, and a long one must never reach the table, whose key limit would turn a
+ * client's garbage into a 5xx.
+ */
+const ISSUED_STATE = /^[A-Za-z0-9_-]{1,128}$/;
+
 /** The authorization response parameters this code or openid-client reads; a repeated one is ambiguous. */
 const SINGLE_VALUED = ['code', 'state', 'iss', 'error', 'error_description'] as const;
 
@@ -72,7 +79,7 @@ export async function completeOidcLogin(
     const { code, state, error, errorDescription } = callbackParameters(callbackUrl);
     if (error !== undefined || !code) {
       // The state is spent either way, so a response that cannot complete cannot be replayed into a success later.
-      if (state) await runtime.store.consumePendingLogin(state, connection.id, now).catch(() => undefined);
+      if (state && ISSUED_STATE.test(state)) await runtime.store.consumePendingLogin(state, connection.id, now).catch(() => undefined);
       if (error !== undefined) {
         // RFC 6749 access_denied is what providers answer when the person presses Cancel (or declines consent).
         const reason = error === 'access_denied' ? { reason: 'cancelled' as const } : {};
@@ -83,6 +90,7 @@ export async function completeOidcLogin(
     if (!state) throw new AppError('oidc_state_mismatch', 'the callback carries no state');
     // Login CSRF: a callback started in another browser (an attacker's link) must not sign this one in.
     if (browserState !== state) throw new AppError('oidc_state_mismatch', 'this sign-in was started in another browser or tab; start again');
+    if (!ISSUED_STATE.test(state)) throw new AppError('oidc_state_mismatch', 'the callback state is not one this service issued');
     const pending = await runtime.store.consumePendingLogin(state, connection.id, now);
     const config = await relyingParty(connection, runtime.secrets);
     const { attributes, required } = connection.attributeMapping;

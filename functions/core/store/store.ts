@@ -27,14 +27,30 @@ export interface StoreOptions {
   readonly auditRetentionDays?: number;
 }
 
-/** A document client for the table, built once per container. */
-export function createDocumentClient(options: { endpoint?: string; region?: string } = {}): DynamoDBDocumentClient {
+/**
+ * How long one attempt may wait for DynamoDB. A database that accepts connections but never
+ * answers (a partition, a paused host) then costs a request at most the SDK's three attempts
+ * (about 6 s, under the functions' 10 s timeout) and ends in `service_unavailable`, instead of
+ * hanging until Lambda kills the function.
+ */
+export const DATABASE_TIMEOUTS = { connectionTimeoutMs: 1000, requestTimeoutMs: 2000 } as const;
+
+/**
+ * A document client for the table, built once per container, with bounded waits (`timeouts`;
+ * `false` for a client shared by hundreds of concurrent requests on one loaded machine, as the
+ * test suite's is, where a queued request would outwait the bound).
+ */
+export function createDocumentClient(options: { endpoint?: string; region?: string; timeouts?: false } = {}): DynamoDBDocumentClient {
   const local = options.endpoint !== undefined;
   const client = new DynamoDBClient({
     ...(local
       ? { endpoint: options.endpoint, region: options.region ?? 'local', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
       : options.region ? { region: options.region } : {}),
     maxAttempts: 3,
+    // Without throwOnRequestTimeout the SDK only logs a warning when requestTimeout passes, and keeps waiting.
+    ...(options.timeouts === false
+      ? {}
+      : { requestHandler: { connectionTimeout: DATABASE_TIMEOUTS.connectionTimeoutMs, requestTimeout: DATABASE_TIMEOUTS.requestTimeoutMs, throwOnRequestTimeout: true } }),
   });
   return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
 }
