@@ -247,6 +247,27 @@ describe('SAML ACS: signatures', () => {
     expect(refusal(result)).toEqual({ status: 401, code: 'saml_invalid_signature' });
   });
 
+  it('accepts a validly signed assertion beside a foreign element in samlp:Extensions that carries another ID', async () => {
+    const { connection, acs, valid } = await setUp();
+    const xml = await issueSamlResponseXml(valid());
+    const extended = xml.replace('<samlp:Status>', `<samlp:Extensions><x:Note xmlns:x="urn:example:note" ID="_${randomUUID()}"/></samlp:Extensions><samlp:Status>`);
+    expect((await postAcs(acs, connection.id, base64(extended))).statusCode).toBe(303);
+  });
+
+  for (const idAttribute of ['ID', 'Id', 'id']) {
+    it(`rejects a validly signed assertion whose ID a foreign element in samlp:Extensions also carries (as ${idAttribute})`, async () => {
+      const { connection, acs, valid } = await setUp();
+      const xml = await issueSamlResponseXml(valid());
+      // Which of the two the Reference means is ambiguous, the ground of every wrapping attack: refused whichever is read.
+      const duplicated = xml.replace(
+        '<samlp:Status>',
+        `<samlp:Extensions><x:Note xmlns:x="urn:example:note" ${idAttribute}="${assertionIdOf(xml)}"/></samlp:Extensions><samlp:Status>`,
+      );
+      const result = await postAcs(acs, connection.id, base64(duplicated));
+      expect(refusal(result)).toEqual({ status: 401, code: 'saml_invalid_signature' });
+    });
+  }
+
   it("rejects an assertion carrying a valid signature whose Reference points at the Response", async () => {
     const { connection, acs, valid } = await setUp();
     const xml = await issueSamlResponseXml(valid({ sign: 'none' }));

@@ -1,0 +1,103 @@
+/**
+ * `npx tsx bench/verify-floor.ts [rounds]`: `verifySamlResponse` against the floor of a correct
+ * check, measured in one run, interleaved round by round (the machine is shared and noisy).
+ *
+ * The response is the 8.8 KB kind: Response and Assertion signed (RSA-SHA256, exclusive c14n), 8
+ * attributes, made by local/saml-idp.ts. The floor is what any correct verifier must do: one parse,
+ * the exclusive canonicalization of the signed element, its SHA-256, one RSA verify of SignedInfo
+ * with a cached KeyObject; "floor + XSD" adds our libxml2 schema validation. With
+ * `BASELINE=/path/to/checkout` the verifier of that checkout is measured in the same rounds
+ * (its `functions/core/saml/verify-response.ts`), so before and after share the machine's mood.
+ */
+import { createHash, createPublicKey, verify } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DOMParser, type Element } from '@xmldom/xmldom';
+import { ExclusiveCanonicalization } from 'xml-crypto';
+import { validateSamlSchema } from '../functions/core/saml/schema-validator';
+import { verifySamlResponse, type SamlChecks, type VerifiedAssertion } from '../functions/core/saml/verify-response';
+import { issueSamlResponse } from '../local/saml-idp';
+
+const rounds = Number(process.argv[2] ?? 7);
+const key = (name: string) => readFileSync(new URL(`../test/fixtures/keys/${name}`, import.meta.url), 'utf8');
+const now = new Date();
+const issuer = 'https://idp.bench.example.com/saml2/metadata';
+const acsUrl = 'https://sso.bench.example.com/saml/bench-connection/acs';
+const audience = 'https://sso.bench.example.com/saml/bench-connection/metadata';
+const signed = await issueSamlResponse({
+  issuer, audience, recipient: acsUrl, nameId: 'jane.doe@bench.example.com', issueInstant: now, sign: 'both',
+  signingKey: key('idp.key.pem'), signingCert: key('idp.cert.pem'),
+  attributes: {
+    email: ['jane.doe@bench.example.com'], firstName: ['Jane'], lastName: ['Doe'], displayName: ['Jane Doe'],
+    department: ['Engineering'], employeeNumber: ['12345'], groups: ['engineering', 'sso-admins', 'everyone', 'platform-team', 'on-call', 'release-managers', 'security-champions', 'vpn-users', 'github-org-members', 'jira-users', 'confluence-editors', 'aws-readonly', 'aws-developers', 'datadog-users', 'pagerduty-responders', 'slack-workspace-admins'], locale: ['en-US'],
+  },
+});
+const checks: SamlChecks = {
+  idpEntityId: issuer, idpCertificates: [key('idp.cert.pem')], spEntityId: audience, acsUrl,
+  clockSkewSeconds: 60, allowSha1: false, now, decryptionKeys: [],
+};
+const xml = Buffer.from(signed, 'base64').toString('utf8');
+
+const publicKey = createPublicKey(key('idp.cert.pem'));
+const dsig = 'http://www.w3.org/2000/09/xmldsig#';
+function floor(withSchema: boolean): void {
+  const doc = new DOMParser().parseFromString(xml, 'text/xml');
+  if (withSchema) validateSamlSchema(xml);
+  const root = doc.documentElement as unknown as Element;
+  const signature = Array.from(root.childNodes).find((n) => (n as Element).localName === 'Signature') as Element;
+  const signedInfo = signature.getElementsByTagNameNS(dsig, 'SignedInfo')[0]!;
+  const clone = root.cloneNode(true) as Element;
+  const cloneSignature = Array.from(clone.childNodes).find((n) => (n as Element).localName === 'Signature')!;
+  clone.removeChild(cloneSignature);
+  const c14n = new ExclusiveCanonicalization();
+  const digest = createHash('sha256').update(c14n.process(clone as never, {})).digest('base64');
+  if (digest !== signature.getElementsByTagNameNS(dsig, 'DigestValue')[0]!.textContent) throw new Error('floor: digest mismatch');
+  const value = Buffer.from(signature.getElementsByTagNameNS(dsig, 'SignatureValue')[0]!.textContent ?? '', 'base64');
+  if (!verify('sha256', Buffer.from(c14n.process(signedInfo as never, {})), publicKey, value)) throw new Error('floor: bad signature');
+}
+
+type Verify = (response: string, checks: SamlChecks) => Promise<VerifiedAssertion>;
+const candidates: [string, () => unknown][] = [
+  ['floor (parse, exc-c14n, SHA-256, RSA verify)', () => floor(false)],
+  ['floor + XSD validation', () => floor(true)],
+  ['verifySamlResponse (this checkout)', () => verifySamlResponse(signed, checks)],
+];
+if (process.env.BASELINE) {
+  const baseline = (await import(join(process.env.BASELINE, 'functions/core/saml/verify-response.ts'))) as { verifySamlResponse: Verify };
+  candidates.push(['verifySamlResponse (BASELINE)', () => baseline.verifySamlResponse(signed, checks)]);
+}
+
+// Same verdict first: both verifiers accept, with the same reading.
+const ours = JSON.stringify(await verifySamlResponse(signed, checks));
+for (const [name, run] of candidates.slice(3)) {
+  if (JSON.stringify(await run()) !== ours) throw new Error(`${name} reads the response differently`);
+}
+
+async function opsPerSecond(run: () => unknown, ms: number): Promise<{ opsPerSecond: number; p50: number }> {
+  const samples: number[] = [];
+  const end = performance.now() + ms;
+  while (performance.now() < end) {
+    const start = performance.now();
+    await run();
+    samples.push(performance.now() - start);
+  }
+  samples.sort((a, b) => a - b);
+  return { opsPerSecond: samples.length / (samples.reduce((a, b) => a + b, 0) / 1000), p50: samples[Math.floor(samples.length / 2)]! };
+}
+
+for (const [, run] of candidates) for (let i = 0; i < 50; i++) await run();
+const results = new Map<string, { opsPerSecond: number; p50: number }[]>();
+for (let round = 0; round < rounds; round++) {
+  for (const [name, run] of candidates) {
+    const list = results.get(name) ?? [];
+    list.push(await opsPerSecond(run, 600));
+    results.set(name, list);
+  }
+}
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const summary = [...results].map(([name, list]) => ({ name, ops: median(list.map((r) => r.opsPerSecond)), p50: median(list.map((r) => r.p50)) }));
+const floorXsd = summary[1]!.ops;
+console.log(`${xml.length}-byte response, ${rounds} interleaved rounds of 600 ms, medians; ${new Date().toISOString()}, node ${process.version}`);
+for (const { name, ops, p50 } of summary) {
+  console.log(`${name.padEnd(48)} ${ops.toFixed(0).padStart(7)} ops/s  p50 ${p50.toFixed(3)} ms  floor+XSD/this ${(floorXsd / ops).toFixed(2)}x  floor/this ${(summary[0]!.ops / ops).toFixed(2)}x`);
+}
