@@ -2,7 +2,7 @@ import type { Document, Element } from '@xmldom/xmldom';
 import { decrypt } from 'xml-encryption';
 import { AppError } from '../errors';
 import { validateSamlSchema } from './schema-validator';
-import { NS, attribute, childElements, descendants, onlyChild, parseUntrustedXml, text } from './xml';
+import { NS, allElements, attribute, childElements, descendants, onlyChild, parseUntrustedXml, text } from './xml';
 import { indexIds, validateEnvelopedSignature, type IdIndex } from './xml-signature';
 
 /** What a SAML response is checked against: the connection's trust settings and the current instant. */
@@ -91,23 +91,26 @@ export async function verifySamlResponse(samlResponse: string, checks: SamlCheck
     throw new AppError('invalid_request', 'the SAMLResponse is not a samlp:Response');
   }
   validateSamlSchema(xml);
-  checkInstants(doc);
+  const elements = allElements(root);
+  checkInstants(elements);
   checkStatus(root);
   checkIssuer(onlyChild(root, NS.assertion, 'Issuer'), checks, false);
 
   // Wrapping attacks hide a second assertion where a careless reader finds it; one is all there may be.
-  const assertionCount =
-    descendants(doc, NS.assertion, 'Assertion').length + descendants(doc, NS.assertion, 'EncryptedAssertion').length;
+  const assertionCount = elements.filter(
+    (e) => e.namespaceURI === NS.assertion && (e.localName === 'Assertion' || e.localName === 'EncryptedAssertion'),
+  ).length;
   if (assertionCount === 0) throw new AppError('invalid_request', 'the response carries no assertion');
   if (assertionCount > 1) throw new AppError('saml_invalid_signature', 'the response must carry exactly one assertion');
 
-  const signed = verifyEverySignature(doc, checks);
+  const signed = verifyEverySignature(elements, checks);
   const signedResponse = signed.has(root);
   const carried = theAssertion(root);
   let assertion: Element;
   if (carried.localName === 'EncryptedAssertion') {
     const plainDoc = await decryptAssertion(carried, checks);
-    const signedPlain = verifyEverySignature(plainDoc, checks).has(plainDoc.documentElement!);
+    const plainElements = allElements(plainDoc.documentElement!);
+    const signedPlain = verifyEverySignature(plainElements, checks).has(plainDoc.documentElement!);
     // The Response signature covers the ciphertext; without it, anyone could encrypt to the SP's public key.
     if (!signedResponse && !signedPlain) throw new AppError('saml_invalid_signature', 'neither the response nor the assertion is signed');
     assertion = plainDoc.documentElement!;
@@ -198,11 +201,11 @@ function theAssertion(response: Element): Element {
  * otherwise trust what that one claims. Returns the elements whose signature verified: each is the
  * only element of the document with its ID, and its canonical form in this DOM is what was digested.
  */
-function verifyEverySignature(doc: Document, checks: SamlChecks): Set<Element> {
+function verifyEverySignature(elements: readonly Element[], checks: SamlChecks): Set<Element> {
   const signed = new Set<Element>();
-  const signatures = descendants(doc, NS.dsig, 'Signature');
+  const signatures = elements.filter((e) => e.namespaceURI === NS.dsig && e.localName === 'Signature');
   if (signatures.length === 0) return signed;
-  const ids = indexIds(doc);
+  const ids = indexIds(elements);
   for (const signature of signatures) {
     const parent = signature.parentNode;
     const carrier = parent && parent.nodeType === parent.ELEMENT_NODE ? (parent as Element) : undefined;
@@ -347,10 +350,8 @@ function optionalInstant(element: Element | undefined, name: (typeof TIME_ATTRIB
   return value === undefined ? undefined : samlInstant(value, what);
 }
 
-/** Every SAML time attribute under `root`, read or not, must be a UTC instant. */
-function checkInstants(root: Document | Element): void {
-  const elements = 'documentElement' in root ? [root.documentElement!] : [root];
-  elements.push(...Array.from(root.getElementsByTagNameNS('*', '*')));
+/** Every SAML time attribute of these elements, read or not, must be a UTC instant. */
+function checkInstants(elements: readonly Element[]): void {
   for (const element of elements) {
     if (element.namespaceURI !== NS.protocol && element.namespaceURI !== NS.assertion) continue;
     for (const name of TIME_ATTRIBUTES) optionalInstant(element, name, `${element.localName} ${name}`);
@@ -370,7 +371,7 @@ function readAssertion(
   const now = checks.now.getTime();
   const skew = checks.clockSkewSeconds * 1000;
   checkIssuer(onlyChild(assertion, NS.assertion, 'Issuer'), checks, true);
-  checkInstants(assertion);
+  checkInstants(allElements(assertion));
 
   const conditions = onlyChild(assertion, NS.assertion, 'Conditions');
   const notBefore = optionalInstant(conditions, 'NotBefore', 'Conditions NotBefore');

@@ -1,5 +1,5 @@
 import { constants, createHash, createPublicKey, createVerify, type KeyObject } from 'node:crypto';
-import { DOMParser, type Document, type Element, type Node } from '@xmldom/xmldom';
+import { DOMParser, type Element, type Node } from '@xmldom/xmldom';
 import {
   C14nCanonicalization,
   C14nCanonicalizationWithComments,
@@ -76,9 +76,8 @@ const ID_ATTRIBUTES = new Set(['Id', 'ID', 'id']);
 export type IdIndex = ReadonlyMap<string, readonly Element[]>;
 
 /** Indexes the ID attributes of every element once, where xml-crypto evaluated an XPath over the document per lookup. */
-export function indexIds(doc: Document): IdIndex {
+export function indexIds(elements: readonly Element[]): IdIndex {
   const index = new Map<string, Element[]>();
-  const elements = [doc.documentElement!, ...Array.from(doc.documentElement!.getElementsByTagName('*'))];
   for (const element of elements) {
     const attributes = element.attributes;
     for (let i = 0; i < attributes.length; i++) {
@@ -103,9 +102,12 @@ function elementChildren(parent: Node, localName: string): Element[] {
 }
 
 /** The first descendant element with that local name (any namespace), in document order. */
-function firstDescendant(root: Element, localName: string, accept: (element: Element) => boolean = () => true): Element | undefined {
-  for (const element of Array.from(root.getElementsByTagName('*'))) {
-    if (element.localName === localName && accept(element)) return element;
+function firstDescendant(root: Node, localName: string, accept: (element: Element) => boolean = () => true): Element | undefined {
+  for (let node = root.firstChild; node; node = node.nextSibling) {
+    if (node.nodeType !== node.ELEMENT_NODE) continue;
+    if ((node as Element).localName === localName && accept(node as Element)) return node as Element;
+    const found = firstDescendant(node, localName, accept);
+    if (found) return found;
   }
   return undefined;
 }
@@ -153,14 +155,12 @@ function removeComments(root: Node): void {
   }
 }
 
+/** The first text of a SignatureValue element under the signature (xml-crypto's `.//*[local-name(.)='SignatureValue']/text()`). */
 function signatureValueOf(signature: Element): string | undefined {
-  for (const element of Array.from(signature.getElementsByTagName('*'))) {
-    if (element.localName !== 'SignatureValue') continue;
-    for (let node = element.firstChild; node; node = node.nextSibling) {
-      if (node.nodeType === node.TEXT_NODE || node.nodeType === node.CDATA_SECTION_NODE) return (node as unknown as { data: string }).data;
-    }
-  }
-  return undefined;
+  const isText = (node: Node) => node.nodeType === node.TEXT_NODE || node.nodeType === node.CDATA_SECTION_NODE;
+  const element = firstDescendant(signature, 'SignatureValue', (e) => Array.from(e.childNodes).some(isText));
+  const text = element && Array.from(element.childNodes).find(isText);
+  return text ? (text as unknown as { data: string }).data : undefined;
 }
 
 /** Parses the octets one transform hands to the next; anything the parser reports refuses them. */
@@ -183,8 +183,30 @@ function signatureIn(root: Element, signature: Element): Node | null {
   return matches[0] ?? null;
 }
 
-/** xml-crypto's `SignedXml.canonicalize`, on a deep copy of `node` so the document stays as parsed. */
+/**
+ * xml-crypto's `SignedXml.canonicalize`. It worked on a deep copy; copying the whole Response is a
+ * quarter of a verification with xmldom, so the copy is made only where a step would change the
+ * node (an InclusiveNamespaces list adds declarations, a comment-keeping canonicalizer needs
+ * comments dropped). Otherwise the enveloped signature is detached for the canonicalization and
+ * put back where it was: the document the caller reads is the one that was digested, as parsed.
+ */
 function canonicalize(transforms: readonly string[], node: Element, signature: Element, base: Omit<TransformOptions, 'signatureNode' | 'defaultNsForPrefix'>, discardComments: boolean): string {
+  const keepsComments = transforms.some((t) => t.endsWith('#WithComments'));
+  // Exclusive c14n adds the InclusiveNamespaces of its list, or of the node's own CanonicalizationMethod, to the node.
+  const mutates =
+    (base.inclusiveNamespacesPrefixList?.length ?? 0) > 0 ||
+    elementChildren(node, 'CanonicalizationMethod').some((method) => elementChildren(method, 'InclusiveNamespaces').length > 0);
+  if (!mutates && !(discardComments && keepsComments)) {
+    const detach = transforms.includes(ENVELOPED) && signature.parentNode !== null && isDescendantOf(signature, node);
+    const parent = signature.parentNode;
+    const next = signature.nextSibling;
+    if (detach) parent!.removeChild(signature);
+    try {
+      return runTransforms(transforms, node, { ...base, defaultNsForPrefix: DEFAULT_NS_FOR_PREFIX, signatureNode: null }, signature);
+    } finally {
+      if (detach) parent!.insertBefore(signature, next);
+    }
+  }
   const copy = node.cloneNode(true) as Element;
   let signatureNode: Node | null = signature;
   if (transforms.includes(ENVELOPED)) {
@@ -197,8 +219,12 @@ function canonicalize(transforms: readonly string[], node: Element, signature: E
     if (ancestor === node) signatureNode = path.reverse().reduce<Node>((n, i) => n.childNodes.item(i)!, copy);
   }
   if (discardComments) removeComments(copy);
-  let options: TransformOptions = { ...base, defaultNsForPrefix: DEFAULT_NS_FOR_PREFIX, signatureNode };
-  let current: unknown = copy;
+  return runTransforms(transforms, copy, { ...base, defaultNsForPrefix: DEFAULT_NS_FOR_PREFIX, signatureNode }, signature);
+}
+
+function runTransforms(transforms: readonly string[], node: Element, initial: TransformOptions, signature: Element): string {
+  let options = initial;
+  let current: unknown = node;
   for (const name of transforms) {
     if (typeof current === 'string') {
       const parsed = parseTransformInput(current);

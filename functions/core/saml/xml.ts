@@ -55,6 +55,19 @@ export function descendants(root: Document | Element, namespace: string, localNa
   return Array.from(root.getElementsByTagNameNS(namespace, localName));
 }
 
+/** `root` and every element under it, in document order: one walk that several checks then share. */
+export function allElements(root: Element): Element[] {
+  const found: Element[] = [];
+  const visit = (element: Element) => {
+    found.push(element);
+    for (let node = element.firstChild; node; node = node.nextSibling) {
+      if (node.nodeType === node.ELEMENT_NODE) visit(node as Element);
+    }
+  };
+  visit(root);
+  return found;
+}
+
 export function text(element: Element | undefined): string | undefined {
   const value = element?.textContent?.trim();
   return value ? value : undefined;
