@@ -12,7 +12,7 @@
 import { createHash, createPublicKey, verify } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DOMParser, type Element } from '@xmldom/xmldom';
+import { DOMParser } from '@xmldom/xmldom';
 import { ExclusiveCanonicalization } from 'xml-crypto';
 import { validateSamlSchema } from '../functions/core/saml/schema-validator';
 import { verifySamlResponse, type SamlChecks, type VerifiedAssertion } from '../functions/core/saml/verify-response';

@@ -1,4 +1,3 @@
-import type { Document, Element } from '@xmldom/xmldom';
 import { decrypt } from 'xml-encryption';
 import { AppError } from '../errors';
 import { validateSamlSchema } from './schema-validator';

@@ -1,5 +1,5 @@
 import { constants, createHash, createPublicKey, createVerify, type KeyObject } from 'node:crypto';
-import { DOMParser, type Element, type Node } from '@xmldom/xmldom';
+import { DOMParser } from '@xmldom/xmldom';
 import {
   C14nCanonicalization,
   C14nCanonicalizationWithComments,

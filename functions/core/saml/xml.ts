@@ -1,4 +1,4 @@
-import { DOMParser, type Document, type Element } from '@xmldom/xmldom';
+import { DOMParser } from '@xmldom/xmldom';
 import { AppError } from '../errors';
 
 export const NS = {
@@ -17,13 +17,11 @@ export const NS = {
 export function parseUntrustedXml(xml: string): Document {
   if (/<!DOCTYPE/i.test(xml)) throw new AppError('invalid_request', 'the XML declares a DOCTYPE, which SAML never needs');
   try {
-    const options = {
-      onError: (level: string, message: string) => {
-        if (level !== 'warning') throw new Error(message);
-      },
-    };
-    // samlify's bundled xmldom 0.8 typings merge into this module's; the options are xmldom 0.9's.
+    const errors: string[] = [];
+    // Every error the parser reports refuses the message, not only those it cannot continue past.
+    const options = { errorHandler: (level: string, message: string) => void (level !== 'warning' && errors.push(message)) };
     const doc = new DOMParser(options as ConstructorParameters<typeof DOMParser>[0]).parseFromString(xml, 'text/xml');
+    if (errors.length > 0) throw new Error(errors[0]);
     if (!doc.documentElement) throw new Error('no root element');
     return doc;
   } catch (error) {
