@@ -9,12 +9,13 @@
  * real OpenID Provider on loopback (discovery included), the session function with `GET /session`.
  * Prints medians over the rounds; the machine is shared, so compare figures of one run.
  */
-import { spawn } from 'node:child_process';
+import { execSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { BESIDE_THE_BUNDLE, besideTheBundle } from '../lib/sso-function';
 import { createDocumentClient, createStore, ensureTable } from '../functions/core/store';
 import { createLocalSigner, loadOrCreateLocalSigningKey } from '../functions/core/signing';
 import { mintSession } from '../functions/core/sessions';
@@ -39,8 +40,7 @@ export const SSO_BUNDLING = {
   minify: true,
   sourcemap: true,
   sourcesContent: false,
-  loader: { '.wasm': 'file' },
-  assetNames: '[name]-[hash]',
+  external: BESIDE_THE_BUNDLE,
 } as const;
 
 const out = mkdtempSync(join(tmpdir(), 'sso-bundles-'));
@@ -48,8 +48,11 @@ const groups = { saml: 'functions/saml.ts', oidc: 'functions/oidc.ts', session: 
 const sizes: Record<string, { bundle: number; files: Record<string, number> }> = {};
 for (const [name, entry] of Object.entries(groups)) {
   const dir = join(out, name);
-  await build({ ...SSO_BUNDLING, mainFields: [...SSO_BUNDLING.mainFields], entryPoints: [join(root, entry)], outfile: join(dir, 'index.mjs'), logLevel: 'error' });
-  const files = Object.fromEntries(readdirSync(dir).filter((f) => !f.endsWith('.map')).map((f) => [f, statSync(join(dir, f)).size]));
+  await build({ ...SSO_BUNDLING, mainFields: [...SSO_BUNDLING.mainFields], external: [...SSO_BUNDLING.external], entryPoints: [join(root, entry)], outfile: join(dir, 'index.mjs'), logLevel: 'error' });
+  for (const command of besideTheBundle(root, dir)) execSync(command, { stdio: 'inherit' });
+  const files = Object.fromEntries(readdirSync(dir).filter((f) => !f.endsWith('.map') && f !== 'node_modules').map((f) => [f, statSync(join(dir, f)).size]));
+  files['node_modules/libxml2-wasm/lib/libxml2raw.mjs'] = statSync(join(dir, 'node_modules/libxml2-wasm/lib/libxml2raw.mjs')).size;
+  files['node_modules/samlify/index.js'] = statSync(join(dir, 'node_modules/samlify/index.js')).size;
   sizes[name] = { bundle: files['index.mjs']!, files };
 }
 
@@ -100,6 +103,7 @@ async function firstRequest(name: string, round: number): Promise<PlainRequest> 
     });
     return { method: 'POST', url: '/saml/saml-cold/acs', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ SAMLResponse: response }).toString() };
   }
+  if (name === 'saml metadata') return { method: 'GET', url: '/saml/saml-cold/metadata' };
   if (name === 'oidc') return { method: 'GET', url: '/oidc/oidc-cold/login?return_to=https://app.cold/' };
   if (name === 'session') {
     const user = { id: `user-cold-${round}`, tenantId, email: `u${round}@example.test`, roles: ['member'], attributes: {}, status: 'active', createdAt: new Date().toISOString(), updatedAt: new Date().toISOString() };
@@ -130,9 +134,10 @@ const runner = join(out, 'invoke.mjs');
 writeFileSync(
   runner,
   `const { handler } = await import(process.env.BUNDLE);
+const imported = performance.now();
 const event = JSON.parse(process.env.EVENT);
 const result = event.routeKey ? await handler(event, { awsRequestId: 'cold', functionName: 'cold' }) : (await handler(), { statusCode: 0 });
-process.stdout.write('>' + JSON.stringify({ status: result.statusCode, code: result.statusCode >= 400 ? result.body : undefined }) + '\\n');
+process.stdout.write('>' + JSON.stringify({ status: result.statusCode, code: result.statusCode >= 400 ? result.body : undefined, importedAtMs: Math.round(imported) }) + '\\n');
 process.exit(0);
 `,
 );
@@ -142,23 +147,25 @@ const times: Record<string, number[]> = { 'node -e 0': [] };
 const statuses: Record<string, string> = {};
 for (let round = 0; round < rounds; round++) {
   times['node -e 0']!.push((await timeChild(['-e', 'process.stdout.write("\\n")'])).ms);
-  for (const name of ['saml', 'oidc', 'session']) {
+  for (const name of ['saml', 'saml metadata', 'oidc', 'session']) {
     const event = toApiGatewayEvent(await firstRequest(name, round));
-    const { ms, output } = await timeChild([runner], { BUNDLE: join(out, name, 'index.mjs'), EVENT: JSON.stringify(event) });
+    // PROFILE_DIR=/tmp/x writes a CPU profile of each child, to see where a cold start goes.
+    const profile = process.env.PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${join(process.env.PROFILE_DIR, name)}`] : [];
+    const { ms, output } = await timeChild([...profile, runner], { BUNDLE: join(out, name.split(' ')[0]!, 'index.mjs'), EVENT: JSON.stringify(event) });
     (times[name] ??= []).push(ms);
     statuses[name] = output.slice(output.indexOf('>') + 1).trim();
   }
 }
 
 console.log(`bundles in ${out}, ${rounds} rounds, medians; ${new Date().toISOString()}`);
-console.log(`${'function'.padEnd(18)} ${'index.mjs'.padStart(10)}  ${'other files'.padEnd(30)} ${'first request'.padStart(14)}  answer`);
-for (const name of Object.keys(groups)) {
-  const { bundle, files } = sizes[name]!;
+console.log(`${'function'.padEnd(18)} ${'index.mjs'.padStart(10)}  ${'other files'.padEnd(72)} ${'first request'.padStart(14)}  answer`);
+for (const name of [...Object.keys(groups), 'saml metadata']) {
+  const { bundle, files } = sizes[name] ?? { bundle: 0, files: {} };
   const others = Object.entries(files).filter(([f]) => f !== 'index.mjs').map(([f, s]) => `${f} ${(s / 1024).toFixed(0)} KB`).join(', ');
   const t = times[name] ? `${median(times[name]!).toFixed(0)} ms` : '-';
-  console.log(`${name.padEnd(18)} ${`${(bundle / 1024).toFixed(0)} KB`.padStart(10)}  ${(others || '-').padEnd(30)} ${t.padStart(14)}  ${statuses[name] ?? ''}`);
+  console.log(`${name.padEnd(18)} ${(bundle ? `${(bundle / 1024).toFixed(0)} KB` : '').padStart(10)}  ${(others || '-').padEnd(72)} ${t.padStart(14)}  ${statuses[name] ?? ''}`);
 }
-console.log(`${'node -e 0'.padEnd(18)} ${''.padStart(10)}  ${''.padEnd(30)} ${`${median(times['node -e 0']!).toFixed(0)} ms`.padStart(14)}`);
+console.log(`${'node -e 0'.padEnd(18)} ${''.padStart(10)}  ${''.padEnd(72)} ${`${median(times['node -e 0']!).toFixed(0)} ms`.padStart(14)}`);
 await provider.stop();
 client.destroy();
 await dynamo.stop();
