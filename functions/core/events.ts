@@ -1,4 +1,4 @@
-import type { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import type { AuditEvent } from './model';
 
 /**
@@ -14,7 +14,6 @@ export interface EventPublisher {
 export function createEventBridgePublisher(client: EventBridgeClient, busName: string): EventPublisher {
   return {
     async publish(event) {
-      const { PutEventsCommand } = await import('@aws-sdk/client-eventbridge');
       const { FailedEntryCount } = await client.send(
         new PutEventsCommand({ Entries: [{ EventBusName: busName, Source: 'sso', DetailType: event.type, Detail: JSON.stringify(event), Time: new Date(event.at) }] }),
       );

@@ -1,3 +1,6 @@
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { KMSClient } from '@aws-sdk/client-kms';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { createEventBridgePublisher, createInMemoryPublisher, type EventPublisher } from './events';
 import { loadConfig, type Environment, type ServiceConfig } from './config';
 import { createInMemorySecrets, createLocalFileSecrets, createSecretsManagerSecrets, type Secrets } from './secrets';
@@ -24,9 +27,7 @@ export function logJsonLine(entry: Readonly<Record<string, unknown>>): void {
 
 /**
  * Builds the runtime from the environment: KMS and Secrets Manager in AWS, a local key file and
- * local secrets file (re-read when it changes) for `npm start` and tests. Each AWS SDK client but
- * DynamoDB's is imported only when the environment calls for it, so a function evaluates no
- * client it does not use at cold start (the commands, likewise, where they are sent).
+ * local secrets file (re-read when it changes) for `npm start` and tests.
  *
  * @throws Error naming the missing or malformed configuration key.
  */
@@ -38,15 +39,13 @@ export async function runtimeFromEnvironment(env: Environment): Promise<Runtime>
   });
   const signer =
     config.kmsSigningKeyIds.length > 0
-      ? createKmsSigner(new (await import('@aws-sdk/client-kms')).KMSClient({}), config.kmsSigningKeyIds)
+      ? createKmsSigner(new KMSClient({}), config.kmsSigningKeyIds)
       : createLocalSigner(await loadOrCreateLocalSigningKey(config.localSigningKeyFile!));
   const secrets = env.SECRETS_PREFIX
-    ? createSecretsManagerSecrets(new (await import('@aws-sdk/client-secrets-manager')).SecretsManagerClient({}), env.SECRETS_PREFIX)
+    ? createSecretsManagerSecrets(new SecretsManagerClient({}), env.SECRETS_PREFIX)
     : env.LOCAL_SECRETS_FILE
       ? createLocalFileSecrets(env.LOCAL_SECRETS_FILE)
       : createInMemorySecrets({});
-  const events = env.EVENT_BUS_NAME
-    ? createEventBridgePublisher(new (await import('@aws-sdk/client-eventbridge')).EventBridgeClient({}), env.EVENT_BUS_NAME)
-    : createInMemoryPublisher();
+  const events = env.EVENT_BUS_NAME ? createEventBridgePublisher(new EventBridgeClient({}), env.EVENT_BUS_NAME) : createInMemoryPublisher();
   return { config, store, signer, secrets, clock: () => new Date(), log: logJsonLine, events };
 }

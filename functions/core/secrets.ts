@@ -1,5 +1,5 @@
 import { readFile, stat } from 'node:fs/promises';
-import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { AppError } from './errors';
 
 /**
@@ -32,8 +32,8 @@ export function createSecretsManagerSecrets(client: SecretsManagerClient, prefix
     read(name) {
       const cached = cache.get(name);
       if (cached && now() - cached.readAt < ttlMs) return cached.value;
-      const value = import('@aws-sdk/client-secrets-manager')
-        .then(({ GetSecretValueCommand }) => client.send(new GetSecretValueCommand({ SecretId: `${prefix}${name}` })))
+      const value = client
+        .send(new GetSecretValueCommand({ SecretId: `${prefix}${name}` }))
         .then(({ SecretString }) => {
           if (SecretString === undefined) throw new Error('the secret has no string value');
           return SecretString;

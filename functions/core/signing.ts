@@ -7,6 +7,7 @@ import { createHash, createPrivateKey, createPublicKey, randomUUID, sign as sign
 import type { KeyObject } from 'node:crypto';
 import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { GetPublicKeyCommand, SignCommand } from '@aws-sdk/client-kms';
 import type { GetPublicKeyCommandOutput, KMSClient } from '@aws-sdk/client-kms';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
 import type { JWK } from 'jose';
@@ -214,7 +215,6 @@ interface KmsPublicKey {
 async function fetchKmsPublicKey(kms: KMSClient, keyId: string): Promise<KmsPublicKey> {
   let output: GetPublicKeyCommandOutput;
   try {
-    const { GetPublicKeyCommand } = await import('@aws-sdk/client-kms');
     output = await kms.send(new GetPublicKeyCommand({ KeyId: keyId }));
   } catch (cause) {
     throw signingKeyUnavailable(cause);
@@ -275,7 +275,6 @@ export function createKmsSigner(kms: KMSClient, keyIds: readonly string[]): Sess
       try {
         // Signs with the ARN behind the published kid, not the configured id: an alias moved to
         // another key mid-container must not yield tokens whose kid names a different public key.
-        const { SignCommand } = await import('@aws-sdk/client-kms');
         const output = await kms.send(
           new SignCommand({ KeyId: active.keyArn, Message: digest, MessageType: 'DIGEST', SigningAlgorithm: 'ECDSA_SHA_256' }),
         );
