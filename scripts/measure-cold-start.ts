@@ -7,7 +7,9 @@
  * its handler once, on DynamoDB Local: the SAML function with a real IdP-initiated ACS login
  * (signed response, JIT provisioning, session), the OIDC function with a login redirect against a
  * real OpenID Provider on loopback (discovery included), the session function with `GET /session`.
- * Prints medians over the rounds; the machine is shared, so compare figures of one run.
+ * Prints medians over the rounds; the machine is shared, so compare figures of one run. With
+ * `BASELINE=/path/to/checkout`, that checkout's entries are bundled too, with everything inlined
+ * (the construct's options before modules moved beside the bundle), and measured in the same rounds.
  */
 import { execSync, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
@@ -56,6 +58,15 @@ for (const [name, entry] of Object.entries(groups)) {
   sizes[name] = { bundle: files['index.mjs']!, files };
 }
 
+const baseline = process.env.BASELINE;
+if (baseline) {
+  for (const [name, entry] of Object.entries(groups)) {
+    const dir = join(out, `${name} (BASELINE)`);
+    await build({ ...SSO_BUNDLING, mainFields: [...SSO_BUNDLING.mainFields], external: [], entryPoints: [join(baseline, entry)], outfile: join(dir, 'index.mjs'), logLevel: 'error' });
+    sizes[`${name} (BASELINE)`] = { bundle: statSync(join(dir, 'index.mjs')).size, files: {} };
+  }
+}
+
 const dynamo = await startDynamoDbLocal();
 const tableName = 'sso-cold-start';
 const client = createDocumentClient({ endpoint: dynamo.endpoint });
@@ -94,7 +105,9 @@ await store.putConnection({
   roles: { defaults: ['member'] }, returnToAllowlist: ['https://app.cold/'],
 });
 
-async function firstRequest(name: string, round: number): Promise<PlainRequest> {
+let requestCount = 0;
+async function firstRequest(name: string, roundOfRequest: number): Promise<PlainRequest> {
+  const round = `${roundOfRequest}-${(requestCount += 1)}`;
   if (name === 'saml') {
     const response = await issueSamlResponse({
       issuer: samlConnection.idpEntityId, audience: `${publicBaseUrl}/saml/saml-cold/metadata`, recipient: `${publicBaseUrl}/saml/saml-cold/acs`,
@@ -147,25 +160,27 @@ const times: Record<string, number[]> = { 'node -e 0': [] };
 const statuses: Record<string, string> = {};
 for (let round = 0; round < rounds; round++) {
   times['node -e 0']!.push((await timeChild(['-e', 'process.stdout.write("\\n")'])).ms);
-  for (const name of ['saml', 'saml metadata', 'oidc', 'session']) {
-    const event = toApiGatewayEvent(await firstRequest(name, round));
+  const names = ['saml', 'saml metadata', 'oidc', 'session'];
+  for (const name of baseline ? names.flatMap((n) => [n, `${n} (BASELINE)`]) : names) {
+    const event = toApiGatewayEvent(await firstRequest(name.replace(' (BASELINE)', ''), round));
     // PROFILE_DIR=/tmp/x writes a CPU profile of each child, to see where a cold start goes.
     const profile = process.env.PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${join(process.env.PROFILE_DIR, name)}`] : [];
-    const { ms, output } = await timeChild([...profile, runner], { BUNDLE: join(out, name.split(' ')[0]!, 'index.mjs'), EVENT: JSON.stringify(event) });
+    const { ms, output } = await timeChild([...profile, runner], { BUNDLE: join(out, name.replace(' metadata', ''), 'index.mjs'), EVENT: JSON.stringify(event) });
     (times[name] ??= []).push(ms);
     statuses[name] = output.slice(output.indexOf('>') + 1).trim();
   }
 }
 
 console.log(`bundles in ${out}, ${rounds} rounds, medians; ${new Date().toISOString()}`);
-console.log(`${'function'.padEnd(18)} ${'index.mjs'.padStart(10)}  ${'other files'.padEnd(72)} ${'first request'.padStart(14)}  answer`);
-for (const name of [...Object.keys(groups), 'saml metadata']) {
+console.log(`${'function'.padEnd(30)} ${'index.mjs'.padStart(10)}  ${'other files'.padEnd(72)} ${'first request'.padStart(14)}  answer`);
+const rows = [...Object.keys(groups), 'saml metadata'];
+for (const name of baseline ? rows.flatMap((n) => [n, `${n} (BASELINE)`]) : rows) {
   const { bundle, files } = sizes[name] ?? { bundle: 0, files: {} };
   const others = Object.entries(files).filter(([f]) => f !== 'index.mjs').map(([f, s]) => `${f} ${(s / 1024).toFixed(0)} KB`).join(', ');
   const t = times[name] ? `${median(times[name]!).toFixed(0)} ms` : '-';
-  console.log(`${name.padEnd(18)} ${(bundle ? `${(bundle / 1024).toFixed(0)} KB` : '').padStart(10)}  ${(others || '-').padEnd(72)} ${t.padStart(14)}  ${statuses[name] ?? ''}`);
+  console.log(`${name.padEnd(30)} ${(bundle ? `${(bundle / 1024).toFixed(0)} KB` : '').padStart(10)}  ${(others || '-').padEnd(72)} ${t.padStart(14)}  ${statuses[name] ?? ''}`);
 }
-console.log(`${'node -e 0'.padEnd(18)} ${''.padStart(10)}  ${''.padEnd(72)} ${`${median(times['node -e 0']!).toFixed(0)} ms`.padStart(14)}`);
+console.log(`${'node -e 0'.padEnd(30)} ${''.padStart(10)}  ${''.padEnd(72)} ${`${median(times['node -e 0']!).toFixed(0)} ms`.padStart(14)}`);
 await provider.stop();
 client.destroy();
 await dynamo.stop();
