@@ -142,6 +142,8 @@ export async function verifySamlResponse(samlResponse: string, checks: SamlCheck
       // An unsigned Response's InResponseTo is anyone's to write: it may not make an IdP-initiated assertion look solicited.
       inResponseTo: signedResponse ? attribute(root, 'InResponseTo') : undefined,
       issueInstant: samlInstant(attribute(root, 'IssueInstant') ?? '', 'the Response IssueInstant'),
+      // A plain assertion's times were checked with the whole document's, before anything else.
+      assertionInstantsChecked: assertion.ownerDocument === doc,
     },
     checks,
   );
@@ -364,13 +366,13 @@ function checkInstants(elements: readonly Element[]): void {
  */
 function readAssertion(
   assertion: Element,
-  response: { readonly inResponseTo: string | undefined; readonly issueInstant: Date },
+  response: { readonly inResponseTo: string | undefined; readonly issueInstant: Date; readonly assertionInstantsChecked: boolean },
   checks: SamlChecks,
 ): VerifiedAssertion {
   const now = checks.now.getTime();
   const skew = checks.clockSkewSeconds * 1000;
   checkIssuer(onlyChild(assertion, NS.assertion, 'Issuer'), checks, true);
-  checkInstants(allElements(assertion));
+  if (!response.assertionInstantsChecked) checkInstants(allElements(assertion));
 
   const conditions = onlyChild(assertion, NS.assertion, 'Conditions');
   const notBefore = optionalInstant(conditions, 'NotBefore', 'Conditions NotBefore');
