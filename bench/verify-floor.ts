@@ -2,7 +2,7 @@
  * `npx tsx bench/verify-floor.ts [rounds]`: `verifySamlResponse` against the floor of a correct
  * check, measured in one run, interleaved round by round (the machine is shared and noisy).
  *
- * The response is the 8.8 KB kind: Response and Assertion signed (RSA-SHA256, exclusive c14n), 8
+ * The response is the ~8 KB kind: Response and Assertion signed (RSA-SHA256, exclusive c14n), 8
  * attributes, made by local/saml-idp.ts. The floor is what any correct verifier must do: one parse,
  * the exclusive canonicalization of the signed element, its SHA-256, one RSA verify of SignedInfo
  * with a cached KeyObject; "floor + XSD" adds our libxml2 schema validation. With
