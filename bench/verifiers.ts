@@ -4,7 +4,7 @@
  * check. Each returns a verdict, so the bench shows that every one of them really accepted.
  */
 import { createHash, createPublicKey, verify as rsaVerify, type KeyObject } from 'node:crypto';
-import { DOMParser, type Element } from '@xmldom/xmldom';
+import { DOMParser } from '@xmldom/xmldom';
 import { SAML, ValidateInResponseTo } from '@node-saml/node-saml';
 import * as boxyhqModule from '@boxyhq/saml20';
 import * as samlify from 'samlify';

@@ -627,7 +627,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
         const connection = await requireConnection(context.runtime.store, id);
         if (connection.protocol !== 'saml') throw new AppError('invalid_request', `connection ${id} is an OIDC connection; SP metadata is for SAML ones`);
         const endpoints = spEndpoints(connection, context.runtime.config.publicBaseUrl);
-        const metadata = spMetadata(connection, endpoints);
+        const metadata = await spMetadata(connection, endpoints);
         print(context, { ...endpoints, metadata }, () => metadata);
       };
     },

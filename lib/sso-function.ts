@@ -20,6 +20,26 @@ const MAX_TIMEOUT_SECONDS = { httpApi: 30, asynchronous: 900 } as const;
 const ESM_REQUIRE_BANNER =
   "import { createRequire } from 'module'; const require = createRequire(import.meta.url);";
 
+/**
+ * Modules shipped beside the bundle, in the asset's `node_modules`, rather than inlined in it:
+ * libxml2-wasm, whose module is its wasm as a 1 MB string (copied as installed, with no
+ * dependencies); and samlify, which only the routes that build AuthnRequests and metadata import,
+ * on first use, bundled on its own so the ACS never reads it. The same shell commands serve
+ * `scripts/measure-cold-start.ts`, so what it measures is what is deployed.
+ */
+export const BESIDE_THE_BUNDLE = ['libxml2-wasm', 'samlify'];
+
+/** The shell commands that put {@link BESIDE_THE_BUNDLE} in `outputDir/node_modules` (CDK's afterBundling hook). */
+export function besideTheBundle(inputDir: string, outputDir: string): string[] {
+  const modules = `"${outputDir}/node_modules"`;
+  return [
+    `mkdir -p ${modules}/samlify`,
+    `cp -R "${inputDir}/node_modules/libxml2-wasm" ${modules}/libxml2-wasm`,
+    `"${inputDir}/node_modules/.bin/esbuild" "${inputDir}/node_modules/samlify/build/index.js" --bundle --platform=node --target=node22 --format=cjs --minify --log-level=error --outfile=${modules}/samlify/index.js`,
+    `echo '{"name":"samlify","main":"index.js"}' > ${modules}/samlify/package.json`,
+  ];
+}
+
 /** Properties of an {@link SsoFunction}. */
 export interface SsoFunctionProps {
   /** The handler's entry file, absolute or relative to `projectRoot`; it exports `handler`. */
@@ -152,7 +172,8 @@ export class SsoFunction extends Construct implements IGrantable {
         sourcesContent: false,
         // The AWS SDK is bundled too: the version the tests ran against is the one deployed,
         // rather than whichever version the Lambda runtime ships that month.
-        externalModules: [],
+        externalModules: BESIDE_THE_BUNDLE,
+        commandHooks: { beforeBundling: () => [], beforeInstall: () => [], afterBundling: besideTheBundle },
       },
     });
     this.grantPrincipal = this.function.grantPrincipal;

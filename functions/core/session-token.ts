@@ -41,6 +41,25 @@ export interface SessionTokenChecks {
   readonly clockToleranceSeconds?: number;
 }
 
+const resolvers = new WeakMap<SessionSigner, { readonly jwks: string; readonly getKey: JWTVerifyGetKey }>();
+
+/**
+ * The key resolver of a signer's public JWKS, built once per signer and container: jose's local
+ * JWKS imports each key on first use and keeps it, so verifying a token imports no key. It is
+ * rebuilt only when the signer publishes other keys (a rotation).
+ *
+ * @throws AppError of `signer.publicJwks()` (`service_unavailable` when KMS fails); a failure is not cached.
+ */
+export async function sessionVerificationKeys(signer: SessionSigner): Promise<JWTVerifyGetKey> {
+  const jwks = await signer.publicJwks();
+  const published = JSON.stringify(jwks);
+  const cached = resolvers.get(signer);
+  if (cached?.jwks === published) return cached.getKey;
+  const getKey = createLocalJWKSet({ keys: jwks });
+  resolvers.set(signer, { jwks: published, getKey });
+  return getKey;
+}
+
 // Cookies hold 4 KiB; anything far larger is not ours and is refused before any parsing.
 const MAX_TOKEN_LENGTH = 8192;
 

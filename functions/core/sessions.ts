@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { AppError } from './errors';
 import type { Connection, Session, User } from './model';
-import { signSessionToken, verifySessionToken, type SessionClaims } from './session-token';
+import { sessionVerificationKeys, signSessionToken, verifySessionToken, type SessionClaims } from './session-token';
 import type { SessionSigner } from './signing';
 import type { Store } from './store/store';
 
@@ -67,7 +67,7 @@ export async function checkSession(
   token: string | undefined,
 ): Promise<{ user: User; session: Session; claims: SessionClaims }> {
   if (!token) throw new AppError('unauthenticated', 'no session token was sent');
-  const claims = await verifySessionToken(token, { jwks: await context.signer.publicJwks() }, {
+  const claims = await verifySessionToken(token, await sessionVerificationKeys(context.signer), {
     issuer: context.issuer,
     audience: context.audience,
     currentDate: context.now,
@@ -86,7 +86,7 @@ export async function checkSession(
  */
 export async function revokeSessionToken(context: Omit<SessionContext, 'ttlSeconds'>, token: string | undefined): Promise<SessionClaims> {
   if (!token) throw new AppError('unauthenticated', 'no session token was sent');
-  const claims = await verifySessionToken(token, { jwks: await context.signer.publicJwks() }, {
+  const claims = await verifySessionToken(token, await sessionVerificationKeys(context.signer), {
     issuer: context.issuer,
     audience: context.audience,
     currentDate: context.now,

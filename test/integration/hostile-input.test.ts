@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DOMParser, type Element } from '@xmldom/xmldom';
+import { DOMParser } from '@xmldom/xmldom';
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import fc from 'fast-check';
 import { ExclusiveCanonicalization } from 'xml-crypto';
@@ -245,11 +245,14 @@ function mutate(text: string, changes: readonly { at: number; kind: string; char
  */
 function signedAssertionContent(xml: string): string | undefined {
   try {
-    const doc = new DOMParser({ onError: (level) => { if (level !== 'warning') throw new Error('not well-formed'); } }).parseFromString(xml, 'text/xml');
+    const errors: string[] = [];
+    const options = { errorHandler: (level: string, message: string) => void (level !== 'warning' && errors.push(message)) };
+    const doc = new DOMParser(options as ConstructorParameters<typeof DOMParser>[0]).parseFromString(xml, 'text/xml');
+    if (errors.length > 0) return undefined;
     const assertions = doc.getElementsByTagNameNS('urn:oasis:names:tc:SAML:2.0:assertion', 'Assertion');
     if (assertions.length !== 1) return undefined;
     const assertion = assertions[0]!.cloneNode(true) as Element;
-    for (const signature of Array.from(assertion.getElementsByTagNameNS('http://www.w3.org/2000/09/xmldsig#', 'Signature'))) signature.parentNode?.removeChild(signature);
+    for (const signature of Array.from(assertion.getElementsByTagNameNS('http://www.w3.org/2000/09/xmldsig#', 'Signature')) as Element[]) signature.parentNode?.removeChild(signature);
     return new ExclusiveCanonicalization().process(assertion as never, {});
   } catch {
     return undefined;

@@ -247,6 +247,27 @@ describe('SAML ACS: signatures', () => {
     expect(refusal(result)).toEqual({ status: 401, code: 'saml_invalid_signature' });
   });
 
+  it('accepts a validly signed assertion beside a foreign element in samlp:Extensions that carries another ID', async () => {
+    const { connection, acs, valid } = await setUp();
+    const xml = await issueSamlResponseXml(valid());
+    const extended = xml.replace('<samlp:Status>', `<samlp:Extensions><x:Note xmlns:x="urn:example:note" ID="_${randomUUID()}"/></samlp:Extensions><samlp:Status>`);
+    expect((await postAcs(acs, connection.id, base64(extended))).statusCode).toBe(303);
+  });
+
+  for (const idAttribute of ['ID', 'Id', 'id']) {
+    it(`rejects a validly signed assertion whose ID a foreign element in samlp:Extensions also carries (as ${idAttribute})`, async () => {
+      const { connection, acs, valid } = await setUp();
+      const xml = await issueSamlResponseXml(valid());
+      // Which of the two the Reference means is ambiguous, the ground of every wrapping attack: refused whichever is read.
+      const duplicated = xml.replace(
+        '<samlp:Status>',
+        `<samlp:Extensions><x:Note xmlns:x="urn:example:note" ${idAttribute}="${assertionIdOf(xml)}"/></samlp:Extensions><samlp:Status>`,
+      );
+      const result = await postAcs(acs, connection.id, base64(duplicated));
+      expect(refusal(result)).toEqual({ status: 401, code: 'saml_invalid_signature' });
+    });
+  }
+
   it("rejects an assertion carrying a valid signature whose Reference points at the Response", async () => {
     const { connection, acs, valid } = await setUp();
     const xml = await issueSamlResponseXml(valid({ sign: 'none' }));
@@ -312,6 +333,33 @@ describe('SAML ACS: signatures', () => {
     expect(result.statusCode).toBe(303);
     const me = await invoke(createSessionHandler(runtime), { method: 'GET', url: '/session', headers: { cookie: `sso_session=${sessionTokenOf(result)}` } });
     expect(me.json()).toMatchObject({ user: { email: 'admin@example.test.evil.test' } });
+  });
+
+  // The canonicalizers digest a processing instruction's data as text, the DOM's textContent leaves
+  // it out: the signed value admin@example.test.evil.test would be read as admin@example.test.
+  it.each(['assertion', 'response', 'both'] as const)(
+    'rejects a signed NameID that a processing instruction cuts down after signing (signed on the %s)',
+    async (sign) => {
+      const { connection, acs, valid } = await setUp();
+      const xml = await issueSamlResponseXml(valid({ sign, nameId: 'admin@example.test.evil.test' }));
+      const cut = xml.replace('>admin@example.test.evil.test<', '>admin@example.test<?x .evil.test?><');
+      expect(cut).not.toBe(xml);
+      expect(refusal(await postAcs(acs, connection.id, base64(cut)))).toEqual({ status: 400, code: 'invalid_request' });
+    },
+  );
+
+  it('rejects a signed attribute value that a processing instruction cuts down after signing', async () => {
+    const { connection, acs, valid } = await setUp();
+    const xml = await issueSamlResponseXml(valid({ attributes: { email: ['ceo@example.test.evil.test'] } }));
+    const cut = xml.replace('>ceo@example.test.evil.test<', '>ceo@example.test<?x .evil.test?><');
+    expect(cut).not.toBe(xml);
+    expect(refusal(await postAcs(acs, connection.id, base64(cut)))).toEqual({ status: 400, code: 'invalid_request' });
+  });
+
+  it('accepts the XML declaration, the one processing instruction a SAML message may start with', async () => {
+    const { connection, acs, valid } = await setUp();
+    const xml = await issueSamlResponseXml(valid());
+    expect((await postAcs(acs, connection.id, base64(`<?xml version="1.0" encoding="UTF-8"?>${xml}`))).statusCode).toBe(303);
   });
 });
 

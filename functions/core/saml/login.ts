@@ -36,7 +36,7 @@ export async function startSamlLogin(
   const target = allowedReturnTo(returnTo, connection.returnToAllowlist);
   const endpoints = spEndpoints(connection, runtime.config.publicBaseUrl);
   const signingKey = await requestSigningKey(runtime, connection);
-  const { requestId, redirectUrl } = createAuthnRequest(connection, endpoints, target, signingKey);
+  const { requestId, redirectUrl } = await createAuthnRequest(connection, endpoints, target, signingKey);
   await runtime.store.recordAuthnRequest(connection.id, requestId, new Date(runtime.clock().getTime() + AUTHN_REQUEST_TTL_SECONDS * 1000));
   return { redirectUrl, requestId, acsUrl: endpoints.acsUrl, expiresInSeconds: AUTHN_REQUEST_TTL_SECONDS };
 }

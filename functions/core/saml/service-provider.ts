@@ -1,4 +1,3 @@
-import { Constants, IdentityProvider, ServiceProvider } from 'samlify';
 import type { SamlConnection, SpKey } from '../model';
 import { signedRedirectQuery } from './redirect-signature';
 
@@ -57,7 +56,21 @@ export function decryptionKeySecrets(connection: SamlConnection): string[] {
   return [...spKeysFor(connection, 'encryption').map((key) => key.secretName), ...(connection.spDecryptionKeySecret ? [connection.spDecryptionKeySecret] : [])];
 }
 
-function serviceProvider(connection: SamlConnection, endpoints: SpEndpoints, forMetadata: boolean) {
+type Samlify = typeof import('samlify');
+
+let samlifyModule: Promise<Samlify> | undefined;
+
+/**
+ * samlify, loaded on first use: only the routes that build AuthnRequests and metadata need it, and
+ * it is a heavy import that the ACS (which verifies without it) should not pay for at cold start.
+ */
+function samlify(): Promise<Samlify> {
+  // samlify is CommonJS: its exports are the namespace's default wherever it is loaded from.
+  samlifyModule ??= import('samlify').then((module) => (module as { default?: Samlify }).default ?? module);
+  return samlifyModule;
+}
+
+function serviceProvider({ Constants, ServiceProvider }: Samlify, connection: SamlConnection, endpoints: SpEndpoints, forMetadata: boolean) {
   const encryptCerts = [...(connection.spEncryptionCertificate ? [connection.spEncryptionCertificate] : []), ...spKeysFor(connection, 'encryption').reverse().map((k) => k.certificate)];
   const signingCerts = spKeysFor(connection, 'signing').reverse().map((k) => k.certificate);
   return ServiceProvider({
@@ -77,19 +90,21 @@ function serviceProvider(connection: SamlConnection, endpoints: SpEndpoints, for
  * private key), the query is signed as SAML Bindings 3.4.4.1 says (see `signedRedirectQuery`).
  * @returns the request id (to be stored for InResponseTo) and the IdP URL to redirect to.
  */
-export function createAuthnRequest(
+export async function createAuthnRequest(
   connection: SamlConnection,
   endpoints: SpEndpoints,
   relayState: string,
   signingKey?: string,
-): { requestId: string; redirectUrl: string } {
+): Promise<{ requestId: string; redirectUrl: string }> {
+  const library = await samlify();
+  const { Constants, IdentityProvider } = library;
   const { id, context } = quietSamlify(() => {
     const idp = IdentityProvider({
       entityID: connection.idpEntityId,
       singleSignOnService: [{ Binding: Constants.namespace.binding.redirect, Location: connection.idpSsoUrl }],
       wantAuthnRequestsSigned: false,
     });
-    return serviceProvider(connection, endpoints, false).createLoginRequest(idp, 'redirect', { relayState });
+    return serviceProvider(library, connection, endpoints, false).createLoginRequest(idp, 'redirect', { relayState });
   });
   if (signingKey === undefined) return { requestId: id, redirectUrl: context };
   const samlRequest = new URL(context).searchParams.get('SAMLRequest');
@@ -99,6 +114,7 @@ export function createAuthnRequest(
 }
 
 /** SP metadata an IdP admin can import: entity id, ACS URL (HTTP-POST), and the SP's signing and encryption certificates. */
-export function spMetadata(connection: SamlConnection, endpoints: SpEndpoints): string {
-  return quietSamlify(() => serviceProvider(connection, endpoints, true).getMetadata());
+export async function spMetadata(connection: SamlConnection, endpoints: SpEndpoints): Promise<string> {
+  const library = await samlify();
+  return quietSamlify(() => serviceProvider(library, connection, endpoints, true).getMetadata());
 }

@@ -1,9 +1,8 @@
-import type { Document, Element } from '@xmldom/xmldom';
-import { SignedXml } from 'xml-crypto';
 import { decrypt } from 'xml-encryption';
 import { AppError } from '../errors';
 import { validateSamlSchema } from './schema-validator';
-import { NS, attribute, certificatePem, childElements, descendants, onlyChild, parseUntrustedXml, text } from './xml';
+import { NS, allElements, attribute, childElements, descendants, onlyChild, parseUntrustedXml, text } from './xml';
+import { indexIds, validateEnvelopedSignature, type IdIndex } from './xml-signature';
 
 /** What a SAML response is checked against: the connection's trust settings and the current instant. */
 export interface SamlChecks {
@@ -92,35 +91,36 @@ export async function verifySamlResponse(samlResponse: string, checks: SamlCheck
     throw new AppError('invalid_request', 'the SAMLResponse is not a samlp:Response');
   }
   validateSamlSchema(xml);
-  checkInstants(doc);
+  const elements = allElements(root);
+  checkInstants(elements);
   checkStatus(root);
   checkIssuer(onlyChild(root, NS.assertion, 'Issuer'), checks, false);
 
   // Wrapping attacks hide a second assertion where a careless reader finds it; one is all there may be.
-  const assertionCount =
-    descendants(doc, NS.assertion, 'Assertion').length + descendants(doc, NS.assertion, 'EncryptedAssertion').length;
+  const assertionCount = elements.filter(
+    (e) => e.namespaceURI === NS.assertion && (e.localName === 'Assertion' || e.localName === 'EncryptedAssertion'),
+  ).length;
   if (assertionCount === 0) throw new AppError('invalid_request', 'the response carries no assertion');
   if (assertionCount > 1) throw new AppError('saml_invalid_signature', 'the response must carry exactly one assertion');
 
-  const signed = verifyEverySignature(xml, doc, checks);
-  const signedResponse = signed.get(root);
-  const response = signedResponse ? parseUntrustedXml(signedResponse).documentElement! : root;
-  const carried = theAssertion(response);
-  let assertionXml: string;
+  const signed = verifyEverySignature(elements, checks);
+  const signedResponse = signed.has(root);
+  const carried = theAssertion(root);
+  let assertion: Element;
   if (carried.localName === 'EncryptedAssertion') {
-    const plainXml = await decryptAssertion(carried, checks);
-    const plainDoc = parseUntrustedXml(plainXml);
-    const signedPlain = verifyEverySignature(plainXml, plainDoc, checks).get(plainDoc.documentElement!);
+    const plainDoc = await decryptAssertion(carried, checks);
+    const plainElements = allElements(plainDoc.documentElement!);
+    const signedPlain = verifyEverySignature(plainElements, checks).has(plainDoc.documentElement!);
     // The Response signature covers the ciphertext; without it, anyone could encrypt to the SP's public key.
     if (!signedResponse && !signedPlain) throw new AppError('saml_invalid_signature', 'neither the response nor the assertion is signed');
-    assertionXml = signedPlain ?? plainXml;
+    assertion = plainDoc.documentElement!;
   } else {
-    const signedAssertion = signed.get(childElements(root, NS.assertion, 'Assertion')[0]!);
+    const signedAssertion = signed.has(carried);
     if (!signedResponse && !signedAssertion) throw new AppError('saml_invalid_signature', 'neither the response nor the assertion is signed');
-    assertionXml = signedResponse ? carried.toString() : signedAssertion!;
+    assertion = carried;
   }
 
-  const destination = attribute(response, 'Destination');
+  const destination = attribute(root, 'Destination');
   // The bindings require a signed Response to name where it is sent, so it cannot be posted elsewhere.
   if (signedResponse && destination === undefined) {
     throw new AppError('saml_recipient_mismatch', 'the signed response names no Destination');
@@ -128,12 +128,12 @@ export async function verifySamlResponse(samlResponse: string, checks: SamlCheck
   if (destination !== undefined && destination !== checks.acsUrl) {
     throw new AppError('saml_recipient_mismatch', `the response is addressed to ${destination}, not to this ACS URL`);
   }
-  const assertionDoc = parseUntrustedXml(assertionXml);
-  const assertion = assertionDoc.documentElement!;
+  // What is read from here on is the element a verified signature's Reference resolved to (the
+  // only one carrying its ID, digested in this very DOM), or a child of it: only signed XML is read.
   if (
     assertion.namespaceURI !== NS.assertion ||
     assertion.localName !== 'Assertion' ||
-    descendants(assertionDoc, NS.assertion, 'Assertion').length !== 1
+    descendants(assertion, NS.assertion, 'Assertion').length !== 0
   ) {
     throw new AppError('saml_invalid_signature', 'the signature does not cover the assertion');
   }
@@ -141,8 +141,10 @@ export async function verifySamlResponse(samlResponse: string, checks: SamlCheck
     assertion,
     {
       // An unsigned Response's InResponseTo is anyone's to write: it may not make an IdP-initiated assertion look solicited.
-      inResponseTo: signedResponse ? attribute(response, 'InResponseTo') : undefined,
-      issueInstant: samlInstant(attribute(response, 'IssueInstant') ?? '', 'the Response IssueInstant'),
+      inResponseTo: signedResponse ? attribute(root, 'InResponseTo') : undefined,
+      issueInstant: samlInstant(attribute(root, 'IssueInstant') ?? '', 'the Response IssueInstant'),
+      // A plain assertion's times were checked with the whole document's, before anything else.
+      assertionInstantsChecked: assertion.ownerDocument === doc,
     },
     checks,
   );
@@ -200,22 +202,27 @@ function theAssertion(response: Element): Element {
  * Verifies every `ds:Signature` of a document, wherever it sits: each must be an enveloped
  * signature over its own parent by one of the connection's certificates. One that fails refuses
  * the whole message, even when another signature covers it, since a reader of the document could
- * otherwise trust what that one claims. Returns, for each signed element, the canonical XML its
- * signature covers: the caller reads only that, never the original document.
+ * otherwise trust what that one claims. Returns the elements whose signature verified: each is the
+ * only element of the document with its ID, and its canonical form in this DOM is what was digested.
  */
-function verifyEverySignature(xml: string, doc: Document, checks: SamlChecks): Map<Element, string> {
-  const signed = new Map<Element, string>();
-  for (const signature of descendants(doc, NS.dsig, 'Signature')) {
+function verifyEverySignature(elements: readonly Element[], checks: SamlChecks): Set<Element> {
+  const signed = new Set<Element>();
+  const signatures = elements.filter((e) => e.namespaceURI === NS.dsig && e.localName === 'Signature');
+  if (signatures.length === 0) return signed;
+  const ids = indexIds(elements);
+  for (const signature of signatures) {
     const parent = signature.parentNode;
     const carrier = parent && parent.nodeType === parent.ELEMENT_NODE ? (parent as Element) : undefined;
     if (!carrier) throw new AppError('saml_invalid_signature', 'a signature is not inside the element it signs');
-    signed.set(carrier, verifySignature(xml, signature, attribute(carrier, 'ID'), checks));
+    verifySignature(signature, carrier, ids, checks);
+    signed.add(carrier);
   }
   return signed;
 }
 
-/** Checks one enveloped signature and returns the canonical XML it covers. */
-function verifySignature(xml: string, signature: Element, expectedId: string | undefined, checks: SamlChecks): string {
+/** Checks one enveloped signature over `carrier`, the element that holds it. */
+function verifySignature(signature: Element, carrier: Element, ids: IdIndex, checks: SamlChecks): void {
+  const expectedId = attribute(carrier, 'ID');
   const signedInfo = onlyChild(signature, NS.dsig, 'SignedInfo');
   const references = signedInfo ? childElements(signedInfo, NS.dsig, 'Reference') : [];
   if (!signedInfo || references.length !== 1) {
@@ -244,25 +251,17 @@ function verifySignature(xml: string, signature: Element, expectedId: string | u
     }
   }
 
-  for (const certificate of checks.idpCertificates) {
+  try {
     // KeyInfo is ignored: only the certificates configured for the connection are trusted.
-    const verifier = new SignedXml({ publicCert: certificatePem(certificate), getCertFromKeyInfo: () => null });
-    try {
-      verifier.loadSignature(signature as unknown as Parameters<SignedXml['loadSignature']>[0]);
-      if (verifier.checkSignature(xml)) {
-        const [signed] = verifier.getSignedReferences();
-        if (signed) return signed;
-      }
-    } catch {
-      // A malformed or mismatched signature is tried against the next certificate, then refused below.
-    }
+    validateEnvelopedSignature(signature, carrier, expectedId, ids, checks.idpCertificates);
+  } catch (error) {
+    throw new AppError('saml_invalid_signature', "the signature does not verify with any of the connection's certificates", { cause: error });
   }
-  throw new AppError('saml_invalid_signature', "the signature does not verify with any of the connection's certificates");
 }
 
 const UNREADABLE = "the encrypted assertion could not be decrypted and read with this connection's SP key";
 
-async function decryptAssertion(encryptedAssertion: Element, checks: SamlChecks): Promise<string> {
+async function decryptAssertion(encryptedAssertion: Element, checks: SamlChecks): Promise<Document> {
   if (checks.decryptionKeys.length === 0) {
     throw new AppError('invalid_request', 'the assertion is encrypted, but this connection has no SP decryption key');
   }
@@ -295,9 +294,9 @@ async function decryptAssertion(encryptedAssertion: Element, checks: SamlChecks)
   }
   try {
     const plain = await decryptWithAny(encryptedAssertion.toString(), checks.decryptionKeys);
-    parseUntrustedXml(plain);
+    const plainDoc = parseUntrustedXml(plain);
     validateSamlSchema(plain);
-    return plain;
+    return plainDoc;
   } catch (error) {
     // One answer, with one detail, for every failure from decryption to the plaintext's schema, so
     // that nothing about a forged ciphertext can be learned from the refusal (padding oracles).
@@ -355,10 +354,8 @@ function optionalInstant(element: Element | undefined, name: (typeof TIME_ATTRIB
   return value === undefined ? undefined : samlInstant(value, what);
 }
 
-/** Every SAML time attribute under `root`, read or not, must be a UTC instant. */
-function checkInstants(root: Document | Element): void {
-  const elements = 'documentElement' in root ? [root.documentElement!] : [root];
-  elements.push(...Array.from(root.getElementsByTagNameNS('*', '*')));
+/** Every SAML time attribute of these elements, read or not, must be a UTC instant. */
+function checkInstants(elements: readonly Element[]): void {
   for (const element of elements) {
     if (element.namespaceURI !== NS.protocol && element.namespaceURI !== NS.assertion) continue;
     for (const name of TIME_ATTRIBUTES) optionalInstant(element, name, `${element.localName} ${name}`);
@@ -372,13 +369,13 @@ function checkInstants(root: Document | Element): void {
  */
 function readAssertion(
   assertion: Element,
-  response: { readonly inResponseTo: string | undefined; readonly issueInstant: Date },
+  response: { readonly inResponseTo: string | undefined; readonly issueInstant: Date; readonly assertionInstantsChecked: boolean },
   checks: SamlChecks,
 ): VerifiedAssertion {
   const now = checks.now.getTime();
   const skew = checks.clockSkewSeconds * 1000;
   checkIssuer(onlyChild(assertion, NS.assertion, 'Issuer'), checks, true);
-  checkInstants(assertion);
+  if (!response.assertionInstantsChecked) checkInstants(allElements(assertion));
 
   const conditions = onlyChild(assertion, NS.assertion, 'Conditions');
   const notBefore = optionalInstant(conditions, 'NotBefore', 'Conditions NotBefore');

@@ -1,4 +1,4 @@
-import { DOMParser, type Document, type Element } from '@xmldom/xmldom';
+import { DOMParser } from '@xmldom/xmldom';
 import { AppError } from '../errors';
 
 export const NS = {
@@ -17,17 +17,39 @@ export const NS = {
 export function parseUntrustedXml(xml: string): Document {
   if (/<!DOCTYPE/i.test(xml)) throw new AppError('invalid_request', 'the XML declares a DOCTYPE, which SAML never needs');
   try {
-    const options = {
-      onError: (level: string, message: string) => {
-        if (level !== 'warning') throw new Error(message);
-      },
-    };
-    // samlify's bundled xmldom 0.8 typings merge into this module's; the options are xmldom 0.9's.
+    const errors: string[] = [];
+    // Every error the parser reports refuses the message, not only those it cannot continue past.
+    const options = { errorHandler: (level: string, message: string) => void (level !== 'warning' && errors.push(message)) };
     const doc = new DOMParser(options as ConstructorParameters<typeof DOMParser>[0]).parseFromString(xml, 'text/xml');
+    if (errors.length > 0) throw new Error(errors[0]);
     if (!doc.documentElement) throw new Error('no root element');
+    refuseProcessingInstructions(doc);
     return doc;
   } catch (error) {
+    if (error instanceof AppError) throw error;
     throw new AppError('invalid_request', 'the SAML message is not well-formed XML', { cause: error });
+  }
+}
+
+/**
+ * SAML never needs a processing instruction, and one inside signed content is a wrapping attack:
+ * the canonicalizers digest its data as text, while the DOM's textContent, which the checks read,
+ * leaves it out (so `admin@corp.com<?x .evil.example?>` would be signed as one value and read as
+ * another). Only the XML declaration, the document's first node, may stand.
+ *
+ * @throws AppError `invalid_request`.
+ */
+function refuseProcessingInstructions(doc: Document): void {
+  const pending: Node[] = [doc];
+  while (pending.length > 0) {
+    const node = pending.pop()!;
+    for (let child = node.firstChild; child; child = child.nextSibling) {
+      const declaration = node === doc && child === doc.firstChild && child.nodeName === 'xml';
+      if (child.nodeType === child.PROCESSING_INSTRUCTION_NODE && !declaration) {
+        throw new AppError('invalid_request', 'the SAML message carries a processing instruction, which SAML never needs');
+      }
+      if (child.hasChildNodes()) pending.push(child);
+    }
   }
 }
 
@@ -53,6 +75,19 @@ export function onlyChild(parent: Element, namespace: string, localName: string)
 /** Every element of that name anywhere under `root`, `root` included. */
 export function descendants(root: Document | Element, namespace: string, localName: string): Element[] {
   return Array.from(root.getElementsByTagNameNS(namespace, localName));
+}
+
+/** `root` and every element under it, in document order: one walk that several checks then share. */
+export function allElements(root: Element): Element[] {
+  const found: Element[] = [];
+  const visit = (element: Element) => {
+    found.push(element);
+    for (let node = element.firstChild; node; node = node.nextSibling) {
+      if (node.nodeType === node.ELEMENT_NODE) visit(node as Element);
+    }
+  };
+  visit(root);
+  return found;
 }
 
 export function text(element: Element | undefined): string | undefined {
