@@ -18,10 +18,14 @@ const STYLE =
   'input[type=email]{width:100%;box-sizing:border-box;padding:.55rem .7rem;border:1px solid var(--line);border-radius:8px;font:inherit;background:var(--card);color:var(--fg)}' +
   '.ref{margin-top:1.4rem;padding-top:1rem;border-top:1px solid var(--line);color:var(--muted);font-size:.85rem}.ref code{font-size:.85rem}';
 
-/** A whole page in the house style; `body` must already be escaped HTML. */
-export function page(title: string, body: string): string {
+/**
+ * A whole page in the house style; `body` must already be escaped HTML. `extra` adds styles, and
+ * a script that runs only under the page's CSP nonce.
+ */
+export function page(title: string, body: string, extra: { readonly style?: string; readonly script?: { readonly nonce: string; readonly code: string } } = {}): string {
+  const script = extra.script ? `<script nonce="${escapeHtml(extra.script.nonce)}">${extra.script.code}</script>` : '';
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">` +
-    `<meta name="robots" content="noindex"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head><body><main>${body}</main></body></html>`;
+    `<meta name="robots" content="noindex"><title>${escapeHtml(title)}</title><style>${STYLE}${extra.style ?? ''}</style></head><body><main>${body}</main>${script}</body></html>`;
 }
 
 interface Words {

@@ -424,6 +424,7 @@ export class SsoService extends Construct {
     this.grantLoginFunction(functions.saml);
     this.grantLoginFunction(functions.oidc);
     this.grantScimFunction(functions.scim);
+    this.grantSetupFunction(functions.setup);
 
     // No SECRETS_PREFIX: the refresh fetches public IdP metadata and may read no secret.
     this.metadataRefreshFunction = new SsoFunction(this, 'MetadataRefreshFunction', {
@@ -542,7 +543,21 @@ export class SsoService extends Construct {
     this.signingKey?.grant(fn, 'kms:Sign', 'kms:GetPublicKey');
     this.eventBus.grantPutEventsTo(fn);
     this.acknowledgeTableIndexes(fn);
+    this.grantRouteSecrets(fn);
+  }
 
+  /**
+   * The self-serve setup pages: they write the link's connection and its audit events, and read
+   * an SP signing key to sign a test login's AuthnRequest; they mint no session, so no KMS.
+   */
+  private grantSetupFunction(fn: SsoFunction): void {
+    this.table.grantReadWriteData(fn);
+    this.eventBus.grantPutEventsTo(fn);
+    this.acknowledgeTableIndexes(fn);
+    this.grantRouteSecrets(fn);
+  }
+
+  private grantRouteSecrets(fn: SsoFunction): void {
     // Secret ARNs end in a random suffix, so a name prefix can only be granted with a wildcard.
     // In `secret` mode the signing secret lies under the prefix too.
     const secretsArn = `arn:${Aws.PARTITION}:secretsmanager:${Aws.REGION}:${Aws.ACCOUNT_ID}:secret:${this.secretsPrefix}*`;

@@ -244,6 +244,7 @@ describe('SsoStack', () => {
         oidc: { ...base, ...secretsPrefix, ...eventBus },
         metadataRefresh: { ...base, ...eventBus },
         scim: { ...base, ...eventBus },
+        setup: { ...base, ...secretsPrefix, ...eventBus },
       };
       for (const [name, variables] of Object.entries(expected)) {
         const environment = functionPropertiesOf(synthesized, name as FunctionName).Environment as { Variables: unknown };
