@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { runAdmin } from '../../bin/admin';
 import { createSetupLink, revokeSetupLink, setupTokenHash } from '../../functions/core/admin/setup-links';
 import type { SamlConnection } from '../../functions/core/model';
 import { createSamlHandler } from '../../functions/saml';
@@ -202,5 +203,35 @@ describe('setup links', () => {
     expect(issued.statusCode).toBe(200);
     expect(issued.body).toMatch(/scim_[A-Za-z0-9_-]{43}/);
     expect(await runtime.store.listScimTokens(tenantId)).toHaveLength(1);
+  });
+});
+
+describe('setup-links in the admin CLI', () => {
+  async function admin(...argv: string[]) {
+    let stdout = '';
+    let stderr = '';
+    const code = await runAdmin(argv, { stdout: { write: (t: string) => (stdout += t) }, stderr: { write: (t: string) => (stderr += t) }, env: process.env });
+    return { code, stdout, stderr };
+  }
+
+  it('creates a link printed once, lists it without its URL, and revokes it', async () => {
+    const tenantId = await newTenant();
+    const created = await admin('setup-links', 'create', '--tenant', tenantId, '--expires', '2d', '--json');
+    expect(created.code).toBe(0);
+    const link = JSON.parse(created.stdout) as { id: string; url: string; status: string };
+    expect(link).toMatchObject({ status: 'active' });
+    expect(link.url).toMatch(/\/setup\/[A-Za-z0-9_-]{43}$/);
+    const listed = await admin('setup-links', 'list', '--tenant', tenantId, '--json');
+    expect(JSON.parse(listed.stdout)).toEqual([expect.objectContaining({ id: link.id, status: 'active' })]);
+    expect(listed.stdout).not.toContain(link.url.split('/setup/')[1]);
+    expect((await admin('setup-links', 'revoke', '--id', link.id)).code).toBe(0);
+    expect(problemCode(await invoke(setup, { method: 'GET', url: pathOf(link.url) }))).toBe('setup_link_revoked');
+  });
+
+  it('refuses a lifetime over 30 days or a protocol it does not know, as bad input', async () => {
+    const tenantId = await newTenant();
+    expect((await admin('setup-links', 'create', '--tenant', tenantId, '--expires', '31d')).code).toBe(2);
+    expect((await admin('setup-links', 'create', '--tenant', tenantId, '--protocol', 'ldap')).code).toBe(2);
+    expect((await admin('setup-links', 'create', '--tenant', 'no-such-tenant')).code).toBe(1);
   });
 });
