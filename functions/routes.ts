@@ -51,6 +51,8 @@ export const ROUTES: readonly Route[] = [
   { method: 'GET', path: '/setup/{token}/saml/metadata', group: 'setup' },
   { method: 'GET', path: '/setup/{token}/saml/test', group: 'setup' },
   { method: 'POST', path: '/setup/{token}/saml/activate', group: 'setup' },
+  { method: 'GET', path: '/setup/{token}/oidc', group: 'setup' },
+  { method: 'POST', path: '/setup/{token}/oidc', group: 'setup' },
   { method: 'GET', path: '/setup/{token}/scim', group: 'setup' },
   { method: 'POST', path: '/setup/{token}/scim/token', group: 'setup' },
 ];

@@ -13,6 +13,9 @@ export const SETUP_IDPS: Readonly<Record<string, { readonly name: string; readon
   jumpcloud: { name: 'JumpCloud', protocol: 'saml', steps: 'In JumpCloud: SSO Applications \u2192 Add New Application \u2192 Custom SAML App. Set the SP Entity ID and ACS URL, add an attribute "email", save, then export the metadata.' },
   adselfservice: { name: 'ADSelfService Plus', protocol: 'saml', steps: 'In ADSelfService Plus: Configuration \u2192 Password Sync/Single Sign On \u2192 Add Application \u2192 Custom Application. Enter the ACS URL and entity id, then download the IdP metadata file.' },
   'other-saml': { name: 'Another SAML 2.0 identity provider', protocol: 'saml', steps: 'Create a SAML 2.0 application with the values below, releasing the user\u2019s email address (as NameID or an "email" attribute), then give us its metadata.' },
+  'okta-oidc': { name: 'Okta (OpenID Connect)', protocol: 'oidc', steps: 'In the Okta Admin Console: Applications \u2192 Create App Integration \u2192 OIDC \u2192 Web Application. Add the redirect URI below as "Sign-in redirect URI". The issuer is https://<your-org>.okta.com.' },
+  'entra-oidc': { name: 'Microsoft Entra ID (OpenID Connect)', protocol: 'oidc', steps: 'In Entra ID: App registrations \u2192 New registration, platform Web, with the redirect URI below; then Certificates & secrets \u2192 New client secret. The issuer is https://login.microsoftonline.com/<tenant id>/v2.0.' },
+  'google-oidc': { name: 'Google (OpenID Connect)', protocol: 'oidc', steps: 'In the Google Cloud console: APIs & Services \u2192 Credentials \u2192 Create OAuth client ID \u2192 Web application, with the redirect URI below. The issuer is https://accounts.google.com.' },
   'other-oidc': { name: 'Another OpenID Connect provider', protocol: 'oidc', steps: 'Register a web application with the redirect URI below, then give us its issuer, client id and client secret.' },
 };
 
@@ -142,6 +145,42 @@ export function scimSetupPage(c: SetupContext, input: { baseUrl: string; token?:
       (input.token
         ? `<p class="error"><strong>This is the only time the token is shown.</strong> Paste it into your identity provider now.</p>`
         : `<form method="post" action="${e(`${c.base}/scim/token`)}"><input type="hidden" name="csrf" value="${e(c.csrf)}"><div class="actions"><button class="button" id="issue-token" type="submit">Issue the SCIM token</button></div></form>`),
+    { style: SETUP_STYLE, script: { nonce: input.nonce, code: SETUP_SCRIPT.replace('%MAX%', '0') } },
+  );
+}
+
+/** What the OIDC form says back: the values given (never the secret), and each field's error. */
+export interface OidcFormState {
+  readonly issuer?: string;
+  readonly clientId?: string;
+  readonly errors?: { readonly issuer?: string; readonly clientId?: string; readonly clientSecret?: string };
+}
+
+/** The OIDC page: the redirect URI to register, then the issuer, client id and secret back. */
+export function oidcSetupPage(
+  c: SetupContext,
+  input: { idp: string; redirectUri: string; connection?: { issuer: string; clientId: string; enabled: boolean }; form?: OidcFormState; nonce: string },
+): string {
+  const idp = SETUP_IDPS[input.idp] ?? SETUP_IDPS['other-oidc']!;
+  const form = input.form ?? {};
+  const err = (text: string | undefined, field: string) => (text ? `<p class="error" data-error="${e(field)}">${e(text)}</p>` : '');
+  const q = `?idp=${encodeURIComponent(input.idp)}`;
+  const saved = input.connection;
+  return page(
+    `Set up ${idp.name}`,
+    header(c) +
+      `<h1>Connect ${e(idp.name)}</h1><p><a href="${e(c.base)}">\u2190 Another identity provider</a></p>` +
+      `<h2>1. Register the application</h2><p>${e(idp.steps)}</p>` +
+      `<dl class="values">${copyRow('redirect-uri', 'Redirect URI', input.redirectUri)}${copyRow('scopes', 'Scopes', 'openid email profile')}</dl>` +
+      `<h2>2. Give us its issuer, client id and secret</h2>` +
+      `<form method="post" action="${e(`${c.base}/oidc${q}`)}"><input type="hidden" name="csrf" value="${e(c.csrf)}">` +
+      `<p><label for="issuer">Issuer (https)</label></p><input type="url" id="issuer" name="issuer" value="${e(form.issuer ?? saved?.issuer ?? '')}">${err(form.errors?.issuer, 'issuer')}` +
+      `<p><label for="clientId">Client id</label></p><input type="text" id="clientId" name="clientId" value="${e(form.clientId ?? saved?.clientId ?? '')}">${err(form.errors?.clientId, 'clientId')}` +
+      `<p><label for="clientSecret">Client secret</label>${saved ? ' (stored; leave empty to keep it)' : ''}</p><input type="password" id="clientSecret" name="clientSecret" autocomplete="off" value="">${err(form.errors?.clientSecret, 'clientSecret')}` +
+      `<div class="actions"><button class="button" id="save" type="submit">Save</button></div></form>` +
+      (saved
+        ? `<h2>3. Test, then activate</h2><p data-field="status">Saved, <strong>${saved.enabled ? 'active' : 'not active'}</strong>. The secret is stored as a secret and is never shown again. A test login through OpenID Connect is not offered on this page yet: the application\u2019s team activates the connection.</p>`
+        : ''),
     { style: SETUP_STYLE, script: { nonce: input.nonce, code: SETUP_SCRIPT.replace('%MAX%', '0') } },
   );
 }

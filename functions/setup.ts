@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { auditSetupUse, activateSetupConnection, checkCsrf, isCsrfTokenOf, newCsrfToken, openSetupLink, plannedSamlConnection, saveSetupSamlIdp, setupConnection } from './core/admin/setup-links';
+import { auditSetupUse, activateSetupConnection, saveSetupOidc, setupOidcConnection, checkCsrf, isCsrfTokenOf, newCsrfToken, openSetupLink, plannedSamlConnection, saveSetupSamlIdp, setupConnection } from './core/admin/setup-links';
 import { issueScimToken } from './core/admin/scim-tokens';
+import { secretStoreFromEnvironment, type SecretStore } from './core/admin/secrets';
 import { AppError, isAppError } from './core/errors';
 import type { SetupLink } from './core/model';
 import { runtimeFromEnvironment, type Runtime } from './core/runtime';
@@ -8,12 +9,14 @@ import { startSetupTest } from './core/saml/setup-test';
 import { spEndpoints, spMetadata } from './core/saml/service-provider';
 import { acsCookie, cookieValue, formFields, httpHandler, logger, redirect, SAML_REQUEST_COOKIE, SETUP_RETURN_COOKIE, type HttpEvent, type HttpResult } from './http';
 import { instrumentRuntime } from './observability';
-import { pickIdpPage, samlSetupPage, scimSetupPage, SETUP_IDPS, type SamlFormState, type SetupContext } from './setup-pages';
+import { oidcSetupPage, pickIdpPage, samlSetupPage, scimSetupPage, SETUP_IDPS, type OidcFormState, type SamlFormState, type SetupContext } from './setup-pages';
 
 const CSRF_COOKIE = 'sso_setup_csrf';
 
 /** The self-serve setup pages of a link: `/setup/{token}/...`. The token is the only credential. */
-export function createSetupHandler(runtime: Runtime, options: { fetch?: typeof fetch } = {}) {
+export function createSetupHandler(runtime: Runtime, options: { fetch?: typeof fetch; secretStore?: SecretStore } = {}) {
+  // Where an OIDC client secret entered on a page goes: the secret store, never the table.
+  const secretStore = () => options.secretStore ?? secretStoreFromEnvironment(process.env);
   const base = runtime.config.publicBaseUrl;
   const secure = base.startsWith('https://') ? '; Secure' : '';
 
@@ -60,6 +63,16 @@ export function createSetupHandler(runtime: Runtime, options: { fetch?: typeof f
     const endpoints = spEndpoints(connection ?? plannedSamlConnection(link), base);
     const nonce = randomBytes(16).toString('base64url');
     const body = samlSetupPage(context, { idp: idpOf(event), sp: { entityId: endpoints.spEntityId, acsUrl: endpoints.acsUrl }, ...(connection ? { connection } : {}), ...(form ? { form } : {}), nonce, maxBytes: runtime.config.maxBodyBytes });
+    return html(status, body, cookies, nonce);
+  }
+
+  async function oidcPage(event: HttpEvent, status: number, form?: OidcFormState): Promise<HttpResult> {
+    const { link, context, cookies } = await open(event);
+    const connection = await setupOidcConnection(runtime.store, link);
+    const requested = event.queryStringParameters?.idp ?? 'other-oidc';
+    const idp = SETUP_IDPS[requested]?.protocol === 'oidc' ? requested : 'other-oidc';
+    const nonce = randomBytes(16).toString('base64url');
+    const body = oidcSetupPage(context, { idp, redirectUri: `${base}/oidc/${encodeURIComponent(link.connectionId!)}/callback`, ...(connection ? { connection } : {}), ...(form ? { form } : {}), nonce });
     return html(status, body, cookies, nonce);
   }
 
@@ -119,6 +132,27 @@ export function createSetupHandler(runtime: Runtime, options: { fetch?: typeof f
       post(event, link);
       await activateSetupConnection(runtime, link);
       return redirect(303, `${context.base}/saml?idp=${encodeURIComponent(idpOf(event))}`);
+    },
+
+    'GET /setup/{token}/oidc': (event) => oidcPage(event, 200),
+
+    'POST /setup/{token}/oidc': async (event) => {
+      const { link, context } = await open(event);
+      const form = post(event, link);
+      const given = { issuer: form.get('issuer')?.trim() ?? '', clientId: form.get('clientId')?.trim() ?? '' };
+      const clientSecret = form.get('clientSecret') ?? '';
+      const idp = event.queryStringParameters?.idp ?? 'other-oidc';
+      try {
+        await saveSetupOidc(runtime, { ...link, idp }, { ...given, clientSecret }, secretStore(), options.fetch);
+      } catch (error) {
+        if (isAppError(error, 'invalid_request') || isAppError(error, 'service_unavailable')) {
+          const message = error.detail ?? error.message;
+          const field = /client id/.test(message) ? 'clientId' : /client secret/.test(message) ? 'clientSecret' : 'issuer';
+          return oidcPage(event, isAppError(error, 'invalid_request') ? 400 : 502, { ...given, errors: { [field]: message } });
+        }
+        throw error;
+      }
+      return redirect(303, `${context.base}/oidc?idp=${encodeURIComponent(idp)}`);
     },
 
     'GET /setup/{token}/scim': async (event) => {

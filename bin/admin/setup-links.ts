@@ -4,12 +4,14 @@
  */
 import { fields, table } from '../../functions/core/admin/describe';
 import { createSetupLink, listSetupLinks, parseLifetime, parseSetupProtocol, revokeSetupLink } from '../../functions/core/admin/setup-links';
+import { parseReturnTarget } from '../../functions/core/admin/policy';
 import { AppError } from '../../functions/core/errors';
 import type { CommandKit, scimCommands } from './scim';
 
 type Command = ReturnType<typeof scimCommands>[string];
 
 const str = { type: 'string' } as const;
+const strs = { type: 'string', multiple: true } as const;
 
 /** The setup-link commands, keyed as bin/admin.ts's command table keys them. */
 export function setupLinkCommands(kit: CommandKit): Readonly<Record<string, Command>> {
@@ -23,16 +25,17 @@ export function setupLinkCommands(kit: CommandKit): Readonly<Record<string, Comm
   };
   return {
     'setup-links create': {
-      synopsis: 'setup-links create --tenant T [--protocol saml|oidc|scim] [--expires 7d]',
+      synopsis: 'setup-links create --tenant T [--protocol saml|oidc|scim] [--expires 7d] [--return-to URL...]',
       summary: "a link to send the tenant's IT admin, who configures the tenant's SSO there; printed once, stored only as a hash (--json: {\"id\",\"url\",...})",
-      details: ['--protocol P   what the link configures: saml (default), oidc or scim', '--expires D    how long it works: 30m, 12h, 7d (default 7d, at most 30d)'],
-      options: { tenant: str, protocol: str, expires: str },
+      details: ['--protocol P   what the link configures: saml (default), oidc or scim', '--expires D    how long it works: 30m, 12h, 7d (default 7d, at most 30d)', '--return-to U  where the connection may send people after sign-in (repeatable; default SESSION_AUDIENCE)'],
+      options: { tenant: str, protocol: str, expires: str, 'return-to': strs },
       prepare(args) {
         const tenantId = args.required('tenant');
         const protocol = input(() => parseSetupProtocol(args.string('protocol') ?? 'saml'));
         const lifetimeSeconds = input(() => parseLifetime(args.string('expires') ?? '7d'));
+        const returnTo = input(() => args.strings('return-to').map((target) => parseReturnTarget(target, '--return-to')));
         return async (context) => {
-          const link = await createSetupLink(context.runtime, { tenantId, protocol, lifetimeSeconds, now: context.runtime.clock() });
+          const link = await createSetupLink(context.runtime, { tenantId, protocol, lifetimeSeconds, returnTo, now: context.runtime.clock() });
           const { token: _token, ...shown } = link;
           kit.print(context, shown, () =>
             fields([

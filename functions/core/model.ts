@@ -253,6 +253,8 @@ export interface SetupLink {
   readonly revokedAt?: string;
   /** The IdP the admin picked on the first page. */
   readonly idp?: string;
+  /** The return targets the link's connection allows (set by the SaaS company, never by the link's holder). */
+  readonly returnToAllowlist?: readonly string[];
   /** The last test login, cleared whenever the connection's IdP settings change. */
   readonly test?: SetupTestResult;
   readonly activatedAt?: string;

@@ -302,6 +302,16 @@ describe('SsoStack', () => {
       expect(actions.filter((action) => action.startsWith('kms:') || action.startsWith('secretsmanager:'))).toEqual([]);
     });
 
+    it('lets the setup function write the table, publish events and store setup secrets, but never use the signing key or read a secret', () => {
+      const actions = actionsOf(synthesized, 'setup');
+      expect(actions).toEqual(expect.arrayContaining(['dynamodb:PutItem', 'events:PutEvents', 'secretsmanager:CreateSecret', 'secretsmanager:PutSecretValue']));
+      expect(actions.filter((action) => action.startsWith('kms:') || action === 'secretsmanager:GetSecretValue')).toEqual([]);
+      const secretResources = policyStatementsOf(synthesized, 'setup')
+        .filter((statement) => JSON.stringify(statement.Action).includes('secretsmanager:'))
+        .map((statement) => JSON.stringify(statement.Resource));
+      expect(secretResources).toEqual([expect.stringContaining(`sso/${STACK_NAME}/setup/*`)]);
+    });
+
     it('grants KMS actions on the signing key alone', () => {
       const { stack } = synthesized;
       for (const group of ['saml', 'oidc', 'session', 'metadataRefresh'] as const) {

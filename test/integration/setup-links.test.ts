@@ -1,5 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { runAdmin } from '../../bin/admin';
+import { localSecretStore } from '../../functions/core/admin/secrets';
+import { startTestProvider } from '../support/oidc-provider';
 import { createSetupLink, revokeSetupLink, setupTokenHash } from '../../functions/core/admin/setup-links';
 import type { SamlConnection } from '../../functions/core/model';
 import { createSamlHandler } from '../../functions/saml';
@@ -15,7 +20,8 @@ const metadataXml = (entityId = IDP_ENTITY_ID) =>
 
 let now = new Date();
 const runtime = await testRuntime({ now: () => now });
-const setup = createSetupHandler(runtime);
+const secretsFile = join(mkdtempSync(join(tmpdir(), 'sso-setup-')), 'secrets.json');
+const setup = createSetupHandler(runtime, { secretStore: localSecretStore(secretsFile) });
 const saml = createSamlHandler(runtime);
 
 async function newTenant(): Promise<string> {
@@ -233,5 +239,38 @@ describe('setup-links in the admin CLI', () => {
     expect((await admin('setup-links', 'create', '--tenant', tenantId, '--expires', '31d')).code).toBe(2);
     expect((await admin('setup-links', 'create', '--tenant', tenantId, '--protocol', 'ldap')).code).toBe(2);
     expect((await admin('setup-links', 'create', '--tenant', 'no-such-tenant')).code).toBe(1);
+  });
+});
+
+describe('an OIDC setup link', () => {
+  it('saves the provider disabled, keeps the client secret in the secret store only, and never shows it', async () => {
+    const op = await startTestProvider({ clients: [{ client_id: 'acme-app', client_secret: 'op-secret', redirect_uris: ['https://sso.test/cb'] }] });
+    try {
+      const tenantId = await newTenant();
+      const link = await createSetupLink(runtime, { tenantId, protocol: 'oidc', lifetimeSeconds: 600, now });
+      const page = await invoke(setup, { method: 'GET', url: `${pathOf(link.url)}/oidc?idp=other-oidc`, headers: { accept: 'text/html' } });
+      expect(page.body).toContain(`/oidc/${link.connectionId}/callback`);
+      const cookie = page.cookies!.find((c) => c.startsWith('sso_setup_csrf='))!.split(';')[0]!;
+      const csrf = /name="csrf" value="([^"]+)"/.exec(String(page.body))![1]!;
+      const secret = `secret-${randomUUID()}`;
+      const postOidc = (fields: Record<string, string>) =>
+        invoke(setup, { method: 'POST', url: `${pathOf(link.url)}/oidc`, headers: { 'content-type': 'application/x-www-form-urlencoded', cookie }, body: new URLSearchParams({ csrf, ...fields }).toString() });
+
+      const plainHttp = await postOidc({ issuer: 'http://op.example.test', clientId: 'acme-app', clientSecret: secret });
+      expect(plainHttp.statusCode).toBe(400);
+      expect(plainHttp.body).toContain('data-error="issuer"');
+      expect(plainHttp.body).not.toContain(secret);
+
+      expect((await postOidc({ issuer: op.issuer, clientId: 'acme-app', clientSecret: secret })).statusCode).toBe(303);
+      const connection = await runtime.store.getConnection(link.connectionId!);
+      expect(connection).toMatchObject({ protocol: 'oidc', tenantId, enabled: false, issuer: op.issuer, clientId: 'acme-app' });
+      expect(JSON.stringify(connection)).not.toContain(secret);
+      expect(readFileSync(secretsFile, 'utf8')).toContain(secret);
+      const again = await invoke(setup, { method: 'GET', url: `${pathOf(link.url)}/oidc`, headers: { accept: 'text/html', cookie } });
+      expect(again.body).not.toContain(secret);
+      expect(runtime.events.published.some((e) => e.type === 'setup_link.used' && e.detail?.setupLinkId === link.id)).toBe(true);
+    } finally {
+      await op.stop();
+    }
   });
 });

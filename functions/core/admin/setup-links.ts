@@ -1,10 +1,12 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { audit } from '../audit';
 import { AppError } from '../errors';
-import type { SamlConnection, SetupLink, SetupProtocol, SetupTestResult } from '../model';
+import type { OidcConnection, SamlConnection, SetupLink, SetupProtocol, SetupTestResult } from '../model';
 import type { Runtime } from '../runtime';
 import type { Store } from '../store/store';
-import { newSamlConnection, resolveIdp, type IdpSource } from './connections';
+import { discoverIssuer, newOidcConnection, newSamlConnection, resolveIdp, type IdpSource } from './connections';
+import type { SecretStore } from './secrets';
+import { parseReturnTarget } from './policy';
 import { refreshFromMetadata } from '../saml/idp-metadata';
 
 /** The SHA-256 of a setup token, hex: the only form in which a token is stored. */
@@ -57,14 +59,17 @@ export function parseSetupProtocol(text: string): SetupProtocol {
 /**
  * Makes a setup link for one tenant: a 256-bit random token, of which only the SHA-256 is stored,
  * so the URL exists only in this answer. A SAML or OIDC link names, from now on, the one
- * connection it may create and configure.
+ * connection it may create and configure, and the return targets that connection will allow
+ * (`returnTo`, by default the application the sessions are for).
  *
- * @throws AppError `not_found` (no such tenant), `service_unavailable`.
+ * @throws AppError `not_found` (no such tenant), `invalid_request` (a return target), `service_unavailable`.
  */
 export async function createSetupLink(
   runtime: Pick<Runtime, 'store' | 'config'>,
-  input: { tenantId: string; protocol: SetupProtocol; lifetimeSeconds: number; now: Date },
+  input: { tenantId: string; protocol: SetupProtocol; lifetimeSeconds: number; now: Date; returnTo?: readonly string[] },
 ): Promise<SetupLinkInfo & { url: string; token: string }> {
+  const fallback = /^https?:\/\//.test(runtime.config.sessionAudience) ? [runtime.config.sessionAudience] : [];
+  const returnToAllowlist = (input.returnTo?.length ? input.returnTo : fallback).map((target) => parseReturnTarget(target, '--return-to'));
   if (!(await runtime.store.getTenant(input.tenantId))) throw new AppError('not_found', `there is no tenant ${input.tenantId}`);
   const token = randomBytes(32).toString('base64url');
   const id = randomUUID();
@@ -76,6 +81,7 @@ export async function createSetupLink(
     ...(input.protocol === 'scim' ? {} : { connectionId: `${input.tenantId.slice(0, 40)}-${input.protocol}-${id.slice(0, 8)}` }),
     createdAt: input.now.toISOString(),
     validUntil: new Date(input.now.getTime() + input.lifetimeSeconds * 1000).toISOString(),
+    ...(input.protocol === 'scim' ? {} : { returnToAllowlist }),
   };
   await runtime.store.putSetupLink(link);
   return { ...setupLinkInfo(link, input.now), url: `${runtime.config.publicBaseUrl}/setup/${token}`, token };
@@ -196,7 +202,7 @@ export async function saveSetupSamlIdp(runtime: Runtime, link: SetupLink, source
   // Before activation the IdP settings are replaced whole (the admin may have picked another
   // IdP); once active, only as a metadata refresh would (same entity id, certificates overlap).
   const next: SamlConnection = !current
-    ? { ...fresh, displayName: `Self-serve setup${link.idp ? ` (${link.idp})` : ''}` }
+    ? { ...fresh, displayName: `Self-serve setup${link.idp ? ` (${link.idp})` : ''}`, returnToAllowlist: [...(link.returnToAllowlist ?? [])] }
     : current.enabled
       ? { ...refreshFromMetadata(current, idp).connection, ...(metadataUrl ? { metadataUrl } : {}) }
       : { ...current, idpEntityId: fresh.idpEntityId, idpSsoUrl: fresh.idpSsoUrl, idpCertificates: fresh.idpCertificates, idpWantsAuthnRequestsSigned: fresh.idpWantsAuthnRequestsSigned, metadataUrl: fresh.metadataUrl };
@@ -229,4 +235,55 @@ export async function activateSetupConnection(runtime: Runtime, link: SetupLink)
 export async function recordSetupTest(runtime: Runtime, link: SetupLink, test: SetupTestResult): Promise<void> {
   await runtime.store.updateSetupLink(link.hash, { test });
   await auditSetupUse(runtime, link, 'connection.tested', { outcome: test.outcome, ...(test.refusal ? { code: test.refusal.code } : {}) });
+}
+
+/**
+ * The link's OIDC connection as stored, if it exists yet; refused as {@link setupConnection} refuses.
+ * @throws AppError `setup_link_forbidden`.
+ */
+export async function setupOidcConnection(store: Store, link: SetupLink): Promise<OidcConnection | undefined> {
+  if (!link.connectionId || link.protocol !== 'oidc') throw new AppError('setup_link_forbidden', `this setup link configures ${link.protocol.toUpperCase()}, not OIDC`);
+  const connection = await store.getConnection(link.connectionId);
+  if (!connection) return undefined;
+  if (connection.tenantId !== link.tenantId || connection.protocol !== 'oidc') throw new AppError('setup_link_forbidden', `connection ${link.connectionId} is not this link's to change`);
+  return connection;
+}
+
+/** The name under which a setup link's OIDC client secret is stored. */
+export const setupClientSecretName = (connectionId: string) => `setup/${connectionId}/client-secret`;
+
+/**
+ * Saves an OIDC provider as the link's connection, checked as `connections add-oidc` checks one
+ * (the issuer's discovery document, its authentication methods and algorithms). The client
+ * secret goes to the secret store only, under a name of this connection; it is never shown
+ * again, and an empty secret on a later save keeps the stored one. The connection is disabled.
+ *
+ * @throws AppError `invalid_request` (issuer, client id or secret), `service_unavailable`,
+ *   `setup_link_forbidden`, `setup_link_revoked`.
+ */
+export async function saveSetupOidc(
+  runtime: Runtime,
+  link: SetupLink,
+  input: { issuer: string; clientId: string; clientSecret: string },
+  secrets: SecretStore,
+  fetchImpl: typeof fetch = fetch,
+): Promise<OidcConnection> {
+  const current = await setupOidcConnection(runtime.store, link);
+  if (input.clientId.trim() === '') throw new AppError('invalid_request', 'the client id must not be empty');
+  if (!current && input.clientSecret === '') throw new AppError('invalid_request', 'the client secret must not be empty');
+  const discovered = await discoverIssuer(input.issuer.trim(), fetchImpl);
+  const clientSecretName = setupClientSecretName(link.connectionId!);
+  const fresh = newOidcConnection({ id: link.connectionId!, tenantId: link.tenantId, enabled: false, discovered, clientId: input.clientId.trim(), clientSecretName });
+  const next: OidcConnection = current
+    ? { ...current, issuer: fresh.issuer, clientId: fresh.clientId, clientSecretName, ...(fresh.idTokenSigningAlgorithms ? { idTokenSigningAlgorithms: fresh.idTokenSigningAlgorithms } : {}) }
+    : { ...fresh, displayName: `Self-serve setup${link.idp ? ` (${link.idp})` : ''}`, returnToAllowlist: [...(link.returnToAllowlist ?? [])] };
+  await runtime.store.updateSetupLink(link.hash, { test: null });
+  if (input.clientSecret !== '') {
+    await secrets.set(clientSecretName, input.clientSecret).catch((error: unknown) => {
+      throw new AppError('service_unavailable', 'the client secret could not be stored; nothing was saved, try again', { cause: error });
+    });
+  }
+  await runtime.store.putConnection(next);
+  await auditSetupUse(runtime, link, current ? 'oidc.updated' : 'oidc.created', { issuer: next.issuer, ...(input.clientSecret !== '' ? { clientSecretSet: true } : {}) });
+  return next;
 }
