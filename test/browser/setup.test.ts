@@ -86,7 +86,12 @@ describe('A setup link in a browser', () => {
     await page.locator('#acs-url').waitFor();
     expect(await page.locator('#acs-url').textContent()).toBe(`${server.baseUrl}/saml/${link.connectionId}/acs`);
     expect(await page.locator('#entity-id').textContent()).toBe(`${server.baseUrl}/saml/${link.connectionId}/metadata`);
-    const spMetadata = await page.evaluate(() => fetch((document.getElementById('sp-metadata') as HTMLAnchorElement).href).then((r) => r.text()));
+    await page.locator('button[data-copy="acs-url"]').click();
+    expect(await page.locator('button[data-copy="acs-url"]').textContent()).toBe('Copied');
+    // The page's CSP allows it no fetch: download the SP metadata as the admin's browser would, by its link.
+    const download = page.waitForEvent('download');
+    await page.locator('#sp-metadata').click();
+    const spMetadata = readFileSync((await (await download).path())!, 'utf8');
     expect(spMetadata).toContain('AssertionConsumerService');
 
     // Upload the dev IdP's metadata file, as the admin would after downloading it.
@@ -115,7 +120,8 @@ describe('A setup link in a browser', () => {
     await page.goto(`${server.baseUrl}/saml/${link.connectionId}/login`);
     await page.getByRole('button', { name: /^Ada Lovelace/ }).click();
     await page.waitForURL(`${server.baseUrl}/`);
-    const session = await page.evaluate(() => fetch('/session').then((r) => r.json())) as { user: { tenantId: string; email: string }; session: { connectionId: string } };
+    await page.goto(`${server.baseUrl}/session`);
+    const session = JSON.parse((await page.locator('body').textContent())!) as { user: { tenantId: string; email: string }; session: { connectionId: string } };
     expect(session).toMatchObject({ user: { tenantId: 'acme', email: 'ada@demo.example' }, session: { connectionId: link.connectionId } });
   });
 
