@@ -10,7 +10,7 @@ import type { SamlConnection } from '../../functions/core/model';
 import { createSamlHandler } from '../../functions/saml';
 import { createSetupHandler } from '../../functions/setup';
 import { issueSamlResponse } from '../../local/saml-idp';
-import { createSamlConnection, idpCert, invoke, problemCode, responseFor, testRuntime } from '../support/harness';
+import { createSamlConnection, idpCert, invoke, keys, problemCode, responseFor, testRuntime } from '../support/harness';
 
 const IDP_ENTITY_ID = 'https://idp.example.test/metadata';
 const metadataXml = (entityId = IDP_ENTITY_ID) =>
@@ -170,6 +170,74 @@ describe('setup links', () => {
     const types = runtime.events.published.filter((e) => e.tenantId === link.tenantId).map((e) => e.type);
     expect(types).toEqual(expect.arrayContaining(['setup_link.used', 'connection.activated']));
     expect(runtime.events.published.find((e) => e.tenantId === link.tenantId && e.type === 'connection.activated')?.detail).toMatchObject({ setupLinkId: link.id });
+  });
+
+  it('refuses activation after a refused test, and after the metadata changed since a passed one', async () => {
+    const link = await newLink();
+    const browser = await browserOn(link.url);
+    await browser.postForm('/saml', { csrf: browser.csrf, metadataXml: metadataXml() });
+    const passed = { at: now.toISOString(), outcome: 'create', subject: 's', roles: ['member'], attributes: {} };
+    await runtime.store.updateSetupLink(setupTokenHash(link.token), { test: { ...passed, outcome: 'refused', refusal: { code: 'domain_not_allowed' } } });
+    expect(problemCode(await browser.postForm('/saml/activate', { csrf: browser.csrf }))).toBe('setup_not_tested');
+    await runtime.store.updateSetupLink(setupTokenHash(link.token), { test: passed });
+    await browser.postForm('/saml', { csrf: browser.csrf, metadataXml: metadataXml() });
+    expect(problemCode(await browser.postForm('/saml/activate', { csrf: browser.csrf }))).toBe('setup_not_tested');
+    expect(await runtime.store.getConnection(link.connectionId!)).toMatchObject({ enabled: false });
+    // The positive control: a passed test since the last change activates.
+    await runtime.store.updateSetupLink(setupTokenHash(link.token), { test: passed });
+    expect((await browser.postForm('/saml/activate', { csrf: browser.csrf })).statusCode).toBe(303);
+  });
+
+  it('refuses the answer to a test login whose link was revoked meanwhile, creating nothing', async () => {
+    const link = await newLink();
+    const browser = await browserOn(link.url);
+    await browser.postForm('/saml', { csrf: browser.csrf, metadataXml: metadataXml() });
+    const connection = (await runtime.store.getConnection(link.connectionId!)) as SamlConnection;
+    const start = await invoke(setup, { method: 'GET', url: `${pathOf(link.url)}/saml/test` });
+    const requestId = /sso_saml_request=([^;]+)/.exec(start.cookies!.join('\n'))![1]!;
+    await revokeSetupLink(runtime.store, link.id, now);
+    const response = await issueSamlResponse(responseFor(connection, runtime, { inResponseTo: requestId }));
+    const acs = await invoke(saml, {
+      method: 'POST',
+      url: `/saml/${connection.id}/acs`,
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: `sso_saml_request=${requestId}` },
+      body: new URLSearchParams({ SAMLResponse: response }).toString(),
+    });
+    expect(problemCode(acs)).toBe('setup_link_revoked');
+  });
+
+  it('refuses a test request that names a connection of another tenant than its link', async () => {
+    const link = await newLink();
+    const other = await createSamlConnection(runtime, { enabled: false });
+    const requestId = `_${randomUUID()}`;
+    await runtime.store.recordAuthnRequest(other.id, requestId, new Date(now.getTime() + 60_000), { purpose: 'setup-test', setupLinkHash: setupTokenHash(link.token) });
+    const response = await issueSamlResponse(responseFor(other, runtime, { inResponseTo: requestId }));
+    const acs = await invoke(saml, {
+      method: 'POST',
+      url: `/saml/${other.id}/acs`,
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: `sso_saml_request=${requestId}` },
+      body: new URLSearchParams({ SAMLResponse: response }).toString(),
+    });
+    expect(problemCode(acs)).toBe('unknown_connection');
+    expect((await runtime.store.findSetupLink(setupTokenHash(link.token)))?.test).toBeUndefined();
+  });
+
+  it('verifies a test login response completely: one signed by another key is refused', async () => {
+    const link = await newLink();
+    const browser = await browserOn(link.url);
+    await browser.postForm('/saml', { csrf: browser.csrf, metadataXml: metadataXml() });
+    const connection = (await runtime.store.getConnection(link.connectionId!)) as SamlConnection;
+    const start = await invoke(setup, { method: 'GET', url: `${pathOf(link.url)}/saml/test` });
+    const requestId = /sso_saml_request=([^;]+)/.exec(start.cookies!.join('\n'))![1]!;
+    const forged = await issueSamlResponse(responseFor(connection, runtime, { inResponseTo: requestId, signingKey: keys.read('attacker.key.pem'), signingCert: keys.read('attacker.cert.pem') }));
+    const acs = await invoke(saml, {
+      method: 'POST',
+      url: `/saml/${connection.id}/acs`,
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: `sso_saml_request=${requestId}` },
+      body: new URLSearchParams({ SAMLResponse: forged }).toString(),
+    });
+    expect(problemCode(acs)).toBe('saml_invalid_signature');
+    expect((await runtime.store.findSetupLink(setupTokenHash(link.token)))?.test).toBeUndefined();
   });
 
   it('keeps a disabled connection closed to real logins while it is being set up', async () => {
