@@ -35,6 +35,7 @@ import { expiringCertificates, type IdpMetadata } from '../functions/core/saml/i
 import { createDocumentClient, ensureTable } from '../functions/core/store/store';
 import { startDynamoDbLocal } from '../local/dynamodb-local';
 import { scimCommands } from './admin/scim';
+import { setupLinkCommands } from './admin/setup-links';
 
 /** Where the CLI reads and writes: injectable, so tests run it in-process. */
 export interface AdminIo {
@@ -892,6 +893,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     },
   },
   ...scimCommands({ print, inputError: (message) => new InputError(message) }),
+  ...setupLinkCommands({ print, inputError: (message) => new InputError(message) }),
 };
 
 function printDomains(context: Context, report: DomainReport): void {
@@ -925,7 +927,7 @@ async function added(context: Context, connection: Connection): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // Help
 
-const GROUPS = ['tenants', 'connections', 'users', 'secrets', 'scim-tokens', 'audit'];
+const GROUPS = ['tenants', 'connections', 'users', 'secrets', 'scim-tokens', 'setup-links', 'audit'];
 const GLOBAL_OPTIONS: OptionsConfig = { stack: str, json: bool, help: { type: 'boolean', short: 'h' } };
 
 function usage(group?: string): string {

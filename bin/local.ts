@@ -93,6 +93,7 @@ SSO callback service running on ${BASE_URL} (DynamoDB Local at ${dynamo.endpoint
                       both IdPs offer personas: an admin, a member, an outsider, no email, deactivated
   Discovery:          ${BASE_URL}/login?email=ada@demo.example
   SP metadata:        ${BASE_URL}/saml/${DEMO_CONNECTION}/metadata
+  Dev IdP metadata:   ${devIdp.metadataUrl} (for a setup link: npm run admin -- setup-links create --tenant T)
   Your session:       curl -H 'authorization: Bearer <the sso_session cookie>' ${BASE_URL}/session
                       (the demo page shows the token's claims; the browser's dev tools show the cookie)
   JWKS:               ${BASE_URL}/.well-known/jwks.json

@@ -202,3 +202,24 @@ export function sessionCookie(token: string, maxAgeSeconds: number, publicBaseUr
   const secure = publicBaseUrl.startsWith('https://') ? '; Secure' : '';
   return `${SESSION_COOKIE}=${token}; HttpOnly${secure}; SameSite=Lax; Path=/; Max-Age=${Math.max(0, maxAgeSeconds)}`;
 }
+
+/**
+ * Binds an SP-initiated login to the browser that started it. Its value is the AuthnRequest id
+ * itself: it need not be secret (it also travels to the IdP in the URL), only set by this host
+ * alone (it is host-only). A keyed value would add nothing, since an attacker gets a genuine one
+ * by starting a login.
+ */
+export const SAML_REQUEST_COOKIE = 'sso_saml_request';
+
+/**
+ * A cookie the ACS must receive: scoped to the ACS path, HttpOnly. The IdP's POST to the ACS is
+ * cross-site, which only SameSite=None (and so Secure) survives; the plain-http local server's
+ * development IdP is same-site, where Lax reaches it.
+ */
+export function acsCookie(name: string, value: string, acsUrl: string, maxAgeSeconds: number, publicBaseUrl: string): string {
+  const sameSite = publicBaseUrl.startsWith('https://') ? 'SameSite=None; Secure' : 'SameSite=Lax';
+  return `${name}=${value}; HttpOnly; ${sameSite}; Path=${new URL(acsUrl).pathname}; Max-Age=${maxAgeSeconds}`;
+}
+
+/** Holds a setup link's token between its test login's start and the ACS, which then returns the browser to the setup page. */
+export const SETUP_RETURN_COOKIE = 'sso_setup_return';

@@ -18,10 +18,14 @@ const STYLE =
   'input[type=email]{width:100%;box-sizing:border-box;padding:.55rem .7rem;border:1px solid var(--line);border-radius:8px;font:inherit;background:var(--card);color:var(--fg)}' +
   '.ref{margin-top:1.4rem;padding-top:1rem;border-top:1px solid var(--line);color:var(--muted);font-size:.85rem}.ref code{font-size:.85rem}';
 
-/** A whole page in the house style; `body` must already be escaped HTML. */
-export function page(title: string, body: string): string {
+/**
+ * A whole page in the house style; `body` must already be escaped HTML. `extra` adds styles, and
+ * a script that runs only under the page's CSP nonce.
+ */
+export function page(title: string, body: string, extra: { readonly style?: string; readonly script?: { readonly nonce: string; readonly code: string } } = {}): string {
+  const script = extra.script ? `<script nonce="${escapeHtml(extra.script.nonce)}">${extra.script.code}</script>` : '';
   return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">` +
-    `<meta name="robots" content="noindex"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head><body><main>${body}</main></body></html>`;
+    `<meta name="robots" content="noindex"><title>${escapeHtml(title)}</title><style>${STYLE}${extra.style ?? ''}</style></head><body><main>${body}</main>${script}</body></html>`;
 }
 
 interface Words {
@@ -73,6 +77,12 @@ const WORDS: Readonly<Record<string, Words>> = {
   user_not_provisioned: { headline: 'Your account has not been set up yet', explanation: 'This application only lets in people their administrator has added. Ask your administrator to add you.' },
   user_deactivated: { headline: 'Your account has been deactivated', explanation: 'Your administrator turned off your access to this application. Ask them if you think this is a mistake.' },
   forbidden_return_to: { headline: 'We will not send you to that address', explanation: 'The sign-in link asks to return to an address this application does not allow. Start from the application itself.' },
+  setup_link_unknown: { headline: 'This setup link does not exist', explanation: 'Check that you copied the whole link, or ask the application\u2019s team for a new one.', dead: true },
+  setup_link_expired: { headline: 'This setup link has expired', explanation: 'Setup links work for a limited time. Ask the application\u2019s team for a new one.', dead: true },
+  setup_link_revoked: { headline: 'This setup link has been revoked', explanation: 'The application\u2019s team turned it off. Ask them for a new one.', dead: true },
+  setup_link_forbidden: { headline: 'This setup link cannot change that', explanation: 'A setup link configures only its own organization\u2019s sign-in. Ask the application\u2019s team for the right link.' },
+  setup_not_tested: { headline: 'Test the connection first', explanation: 'Sign in once through your identity provider with \u201cTest the connection\u201d; activate it once the test passes.', retry: true },
+  csrf_mismatch: { headline: 'This form has expired', explanation: 'Reload the setup page and send the form again.', retry: true },
   unauthenticated: { headline: 'You are not signed in', explanation: 'Sign in to continue.', retry: true },
   session_revoked: { headline: 'Your session has ended', explanation: 'You were signed out, or your administrator ended your session. Sign in again.', retry: true },
   service_unavailable: { headline: 'Something we depend on is not answering', explanation: 'Nothing was changed. Wait a moment and try again.', retry: true },

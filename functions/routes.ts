@@ -3,7 +3,7 @@
  * builds the HTTP API from this table, and the local server routes with it, so the two agree.
  */
 
-export type RouteGroup = 'saml' | 'oidc' | 'session' | 'scim';
+export type RouteGroup = 'saml' | 'oidc' | 'session' | 'scim' | 'setup';
 
 export interface Route {
   readonly method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -45,6 +45,16 @@ export const ROUTES: readonly Route[] = [
   { method: 'GET', path: '/scim/v2/Schemas/{id}', group: 'scim' },
   { method: 'GET', path: '/scim/v2/ResourceTypes', group: 'scim' },
   { method: 'GET', path: '/scim/v2/ResourceTypes/{id}', group: 'scim' },
+  { method: 'GET', path: '/setup/{token}', group: 'setup' },
+  { method: 'GET', path: '/setup/{token}/saml', group: 'setup' },
+  { method: 'POST', path: '/setup/{token}/saml', group: 'setup' },
+  { method: 'GET', path: '/setup/{token}/saml/metadata', group: 'setup' },
+  { method: 'GET', path: '/setup/{token}/saml/test', group: 'setup' },
+  { method: 'POST', path: '/setup/{token}/saml/activate', group: 'setup' },
+  { method: 'GET', path: '/setup/{token}/oidc', group: 'setup' },
+  { method: 'POST', path: '/setup/{token}/oidc', group: 'setup' },
+  { method: 'GET', path: '/setup/{token}/scim', group: 'setup' },
+  { method: 'POST', path: '/setup/{token}/scim/token', group: 'setup' },
 ];
 
 /** The Lambda entry file of each route group, relative to the repository root. */
@@ -53,6 +63,7 @@ export const GROUP_ENTRIES: Readonly<Record<RouteGroup, string>> = {
   oidc: 'functions/oidc.ts',
   session: 'functions/session.ts',
   scim: 'functions/scim.ts',
+  setup: 'functions/setup.ts',
 };
 
 /** The `routeKey` API Gateway v2 gives a route: `"GET /saml/{connectionId}/login"`. */

@@ -1,23 +1,17 @@
 import { runtimeFromEnvironment, type Runtime } from './core/runtime';
 import { completeSamlLogin, samlMetadata, startSamlLogin } from './core/saml/login';
-import { logger, cookieValue, formFields, httpHandler, pathConnectionId, redirect, signedInRedirect } from './http';
+import { completeSetupTest } from './core/saml/setup-test';
+import { setupTokenHash } from './core/admin/setup-links';
+import { acsCookie, logger, cookieValue, formFields, httpHandler, pathConnectionId, redirect, signedInRedirect, SAML_REQUEST_COOKIE, SETUP_RETURN_COOKIE } from './http';
 
-/**
- * Binds an SP-initiated login to the browser that started it. Its value is the AuthnRequest id
- * itself: it need not be secret (it also travels to the IdP in the URL), only set by this host
- * alone (it is host-only). A keyed value would add nothing, since an attacker gets a genuine one
- * by starting a login.
- */
-export const SAML_REQUEST_COOKIE = 'sso_saml_request';
 import { instrumentRuntime } from './observability';
+import { page } from './pages';
+
+export { SAML_REQUEST_COOKIE } from './http';
 
 /** The SAML routes: SP metadata, SP-initiated login, and the ACS. */
 export function createSamlHandler(runtime: Runtime) {
-  // The IdP's POST to the ACS is cross-site, which only SameSite=None (and so Secure) survives;
-  // the plain-http local server's development IdP is same-site, where Lax reaches it.
-  const sameSite = runtime.config.publicBaseUrl.startsWith('https://') ? 'SameSite=None; Secure' : 'SameSite=Lax';
-  const requestCookie = (acsUrl: string, requestId: string, maxAge: number) =>
-    `${SAML_REQUEST_COOKIE}=${requestId}; HttpOnly; ${sameSite}; Path=${new URL(acsUrl).pathname}; Max-Age=${maxAge}`;
+  const requestCookie = (acsUrl: string, requestId: string, maxAge: number) => acsCookie(SAML_REQUEST_COOKIE, requestId, acsUrl, maxAge, runtime.config.publicBaseUrl);
 
   return httpHandler({
     'GET /saml/{connectionId}/metadata': async (event) => ({
@@ -33,11 +27,28 @@ export function createSamlHandler(runtime: Runtime) {
 
     'POST /saml/{connectionId}/acs': async (event) => {
       const form = formFields(event, runtime.config.maxBodyBytes);
+      const browserRequestId = cookieValue(event, SAML_REQUEST_COOKIE);
+      const test = await completeSetupTest(runtime, pathConnectionId(event), form.get('SAMLResponse'), browserRequestId);
+      if (test) {
+        // Back to the setup page only with the token of the link the test was started for.
+        const token = cookieValue(event, SETUP_RETURN_COOKIE);
+        const acsUrl = `${runtime.config.publicBaseUrl}${event.rawPath}`;
+        const clear = [requestCookie(acsUrl, '', 0), acsCookie(SETUP_RETURN_COOKIE, '', acsUrl, 0, runtime.config.publicBaseUrl)];
+        if (token && setupTokenHash(token) === test.link.hash) {
+          return redirect(303, `${runtime.config.publicBaseUrl}/setup/${token}/saml${test.link.idp ? `?idp=${encodeURIComponent(test.link.idp)}` : ''}`, clear);
+        }
+        return {
+          statusCode: 200,
+          headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' },
+          cookies: clear,
+          body: page('Test recorded', '<h1>The test sign-in is recorded</h1><p>Open your setup link again to see its result and activate the connection.</p>'),
+        };
+      }
       const session = await completeSamlLogin(
         runtime,
         pathConnectionId(event),
         { samlResponse: form.get('SAMLResponse'), relayState: form.get('RelayState') },
-        cookieValue(event, SAML_REQUEST_COOKIE),
+        browserRequestId,
       );
       const result = signedInRedirect(session, runtime.clock(), runtime.config.publicBaseUrl);
       return { ...result, cookies: [...(result.cookies ?? []), requestCookie(session.acsUrl, '', 0)] };

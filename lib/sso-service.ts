@@ -424,6 +424,7 @@ export class SsoService extends Construct {
     this.grantLoginFunction(functions.saml);
     this.grantLoginFunction(functions.oidc);
     this.grantScimFunction(functions.scim);
+    this.grantSetupFunction(functions.setup);
 
     // No SECRETS_PREFIX: the refresh fetches public IdP metadata and may read no secret.
     this.metadataRefreshFunction = new SsoFunction(this, 'MetadataRefreshFunction', {
@@ -542,7 +543,28 @@ export class SsoService extends Construct {
     this.signingKey?.grant(fn, 'kms:Sign', 'kms:GetPublicKey');
     this.eventBus.grantPutEventsTo(fn);
     this.acknowledgeTableIndexes(fn);
+    this.grantRouteSecrets(fn);
+  }
 
+  /**
+   * The self-serve setup pages: they write the link's connection and its audit events, and store
+   * the OIDC client secret an IT admin enters, under `<prefix>setup/` only. They mint no session
+   * and read no secret (a connection made through a link has no SP key to sign with), so no KMS
+   * and no GetSecretValue: a link's pages can never reach the signing key or another secret.
+   */
+  private grantSetupFunction(fn: SsoFunction): void {
+    this.table.grantReadWriteData(fn);
+    this.eventBus.grantPutEventsTo(fn);
+    this.acknowledgeTableIndexes(fn);
+    const setupSecretsArn = `arn:${Aws.PARTITION}:secretsmanager:${Aws.REGION}:${Aws.ACCOUNT_ID}:secret:${this.secretsPrefix}setup/*`;
+    fn.role.addToPrincipalPolicy(new PolicyStatement({ actions: ['secretsmanager:CreateSecret', 'secretsmanager:PutSecretValue'], resources: [setupSecretsArn] }));
+    Validations.of(fn.role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${this.secretsPrefix}setup/*]`,
+      reason: `CreateSecret/PutSecretValue on the OIDC client secrets of setup links (${this.secretsPrefix}setup/...) only; secret ARNs carry a random suffix, so the name prefix needs a wildcard.`,
+    });
+  }
+
+  private grantRouteSecrets(fn: SsoFunction): void {
     // Secret ARNs end in a random suffix, so a name prefix can only be granted with a wildcard.
     // In `secret` mode the signing secret lies under the prefix too.
     const secretsArn = `arn:${Aws.PARTITION}:secretsmanager:${Aws.REGION}:${Aws.ACCOUNT_ID}:secret:${this.secretsPrefix}*`;

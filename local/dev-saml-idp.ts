@@ -13,6 +13,10 @@ export interface DevSamlIdp {
   readonly entityId: string;
   readonly ssoUrl: string;
   readonly certificate: string;
+  /** Where its IdP metadata XML is served, so it can be pasted, uploaded or fetched by URL. */
+  readonly metadataUrl: string;
+  /** Its IdP metadata XML: entity id, HTTP-Redirect SSO URL, signing certificate. */
+  metadata(): string;
   /** Handles GET and POST on the SSO URL, returning an HTML page. */
   handle(method: string, url: URL, form: URLSearchParams): Promise<{ status: number; html: string }>;
 }
@@ -48,10 +52,18 @@ export function createDevSamlIdp(options: { baseUrl: string; keyFile: URL; certF
   const signingKey = readFileSync(options.keyFile, 'utf8');
   const signingCert = readFileSync(options.certFile, 'utf8');
 
+  const metadataUrl = `${entityId}/metadata`;
+  const certBase64 = signingCert.replace(/-----[A-Z ]+-----|\s+/g, '');
+
   return {
     entityId,
     ssoUrl,
     certificate: signingCert,
+    metadataUrl,
+    metadata: () =>
+      `<?xml version="1.0" encoding="UTF-8"?>\n<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="${escapeHtml(entityId)}">` +
+      `<md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol"><md:KeyDescriptor use="signing"><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:X509Data><ds:X509Certificate>${certBase64}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>` +
+      `<md:NameIDFormat>urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress</md:NameIDFormat><md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="${escapeHtml(ssoUrl)}"/></md:IDPSSODescriptor></md:EntityDescriptor>\n`,
     async handle(method, url, form) {
       if (method === 'GET') {
         const authnRequest = readAuthnRequest(url.searchParams.get('SAMLRequest'));

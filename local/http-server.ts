@@ -26,7 +26,7 @@ function send(response: ServerResponse, result: APIGatewayProxyStructuredResultV
  * The request listener of `npm start`: each request becomes the API Gateway v2 event AWS would
  * build (the `Cookie` header becomes the event's `cookies`, the Lambda's `cookies` become
  * `Set-Cookie` headers) for the Lambda of its route group; `/` is the home page and the
- * development SAML IdP answers on its SSO URL.
+ * development SAML IdP answers on its SSO URL and serves its metadata.
  */
 export function localRequestListener(options: {
   baseUrl: string;
@@ -42,6 +42,9 @@ export function localRequestListener(options: {
       const url = requestUrl(request.url ?? '/', options.baseUrl);
       if (url?.pathname === '/' && options.home) {
         return send(response, { statusCode: 200, headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' }, body: options.home(request.headers.cookie) });
+      }
+      if (url && options.devSamlIdp && url.pathname === new URL(options.devSamlIdp.metadataUrl).pathname) {
+        return send(response, { statusCode: 200, headers: { 'content-type': 'application/samlmetadata+xml; charset=utf-8' }, body: options.devSamlIdp.metadata() });
       }
       if (url && options.devSamlIdp && url.pathname === idpPath) {
         const page = await options.devSamlIdp.handle(request.method ?? 'GET', url, new URLSearchParams(body ?? ''));

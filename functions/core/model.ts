@@ -226,6 +226,46 @@ export interface ScimToken {
   readonly createdAt: string;
 }
 
+/** What a setup link lets its holder configure. */
+export type SetupProtocol = 'saml' | 'oidc' | 'scim';
+
+/** A test login made through a setup link, as its ACS or callback evaluated it (nothing provisioned). */
+export interface SetupTestResult {
+  readonly at: string;
+  /** The evaluation's outcome: `create`, `link`, `update`, `keep` or `refused`. */
+  readonly outcome: string;
+  readonly subject: string;
+  readonly email?: string;
+  readonly name?: string;
+  readonly roles: readonly string[];
+  readonly attributes: Readonly<Record<string, string>>;
+  readonly refusal?: { readonly code: string; readonly detail?: string };
+}
+
+/**
+ * A self-serve setup link as stored: never its token, only the token's SHA-256. It configures
+ * exactly one connection (`connectionId`, fixed when the link is made) of one tenant.
+ */
+export interface SetupLink {
+  readonly id: string;
+  readonly tenantId: string;
+  readonly protocol: SetupProtocol;
+  readonly hash: string;
+  /** The connection the link creates and configures (SAML and OIDC links). */
+  readonly connectionId?: string;
+  readonly createdAt: string;
+  /** ISO instant after which the link is refused. */
+  readonly validUntil: string;
+  readonly revokedAt?: string;
+  /** The IdP the admin picked on the first page. */
+  readonly idp?: string;
+  /** The return targets the link's connection allows (set by the SaaS company, never by the link's holder). */
+  readonly returnToAllowlist?: readonly string[];
+  /** The last test login, cleared whenever the connection's IdP settings change. */
+  readonly test?: SetupTestResult;
+  readonly activatedAt?: string;
+}
+
 /** An IdP's word for who someone is: the connection and the subject it asserted. */
 export interface IdentityLink {
   readonly connectionId: string;

@@ -244,6 +244,7 @@ describe('SsoStack', () => {
         oidc: { ...base, ...secretsPrefix, ...eventBus },
         metadataRefresh: { ...base, ...eventBus },
         scim: { ...base, ...eventBus },
+        setup: { ...base, ...secretsPrefix, ...eventBus },
       };
       for (const [name, variables] of Object.entries(expected)) {
         const environment = functionPropertiesOf(synthesized, name as FunctionName).Environment as { Variables: unknown };
@@ -299,6 +300,16 @@ describe('SsoStack', () => {
       const actions = actionsOf(synthesized, 'scim');
       expect(actions).toEqual(expect.arrayContaining(['dynamodb:PutItem', 'events:PutEvents']));
       expect(actions.filter((action) => action.startsWith('kms:') || action.startsWith('secretsmanager:'))).toEqual([]);
+    });
+
+    it('lets the setup function write the table, publish events and store setup secrets, but never use the signing key or read a secret', () => {
+      const actions = actionsOf(synthesized, 'setup');
+      expect(actions).toEqual(expect.arrayContaining(['dynamodb:PutItem', 'events:PutEvents', 'secretsmanager:CreateSecret', 'secretsmanager:PutSecretValue']));
+      expect(actions.filter((action) => action.startsWith('kms:') || action === 'secretsmanager:GetSecretValue')).toEqual([]);
+      const secretResources = policyStatementsOf(synthesized, 'setup')
+        .filter((statement) => JSON.stringify(statement.Action).includes('secretsmanager:'))
+        .map((statement) => JSON.stringify(statement.Resource));
+      expect(secretResources).toEqual([expect.stringContaining(`sso/${STACK_NAME}/setup/*`)]);
     });
 
     it('grants KMS actions on the signing key alone', () => {

@@ -11,6 +11,7 @@ import { createOidcHandler } from '../../functions/oidc';
 import { ROUTES, type RouteGroup } from '../../functions/routes';
 import { createSamlHandler } from '../../functions/saml';
 import { createScimHandler } from '../../functions/scim';
+import { createSetupHandler } from '../../functions/setup';
 import { createSessionHandler } from '../../functions/session';
 import { adaptRequest, type PlainRequest } from '../../local/api-gateway-event';
 import { createDevSamlIdp, type DevSamlIdp } from '../../local/dev-saml-idp';
@@ -52,7 +53,7 @@ beforeAll(async () => {
   saml = await createSamlConnection(runtime, { allowIdpInitiated: true, returnToAllowlist: [`${baseUrl}/`] });
   const oidc = oidcConnection({ id: oidcId, tenantId: saml.tenantId, issuer: op.issuer, clientId: 'fuzz-rp', clientSecretName: 'fuzz-secret' }, { returnToAllowlist: [`${baseUrl}/`] });
   await runtime.store.putConnection(oidc);
-  handlers = { saml: createSamlHandler(runtime), oidc: createOidcHandler(runtime), session: createSessionHandler(runtime), scim: createScimHandler(runtime) } as Record<RouteGroup, LambdaHandler>;
+  handlers = { saml: createSamlHandler(runtime), oidc: createOidcHandler(runtime), session: createSessionHandler(runtime), scim: createScimHandler(runtime), setup: createSetupHandler(runtime) } as Record<RouteGroup, LambdaHandler>;
   devIdp = createDevSamlIdp({
     baseUrl,
     keyFile: new URL('../fixtures/keys/idp.key.pem', import.meta.url),

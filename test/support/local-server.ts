@@ -22,6 +22,8 @@ async function freePort(): Promise<number> {
 /** `npm start`'s server (bin/local.ts) as a child process on free ports, with its own DynamoDB Local data in a temporary directory. */
 export interface LocalServer {
   readonly baseUrl: string;
+  /** Its data directory (LOCAL_DATA_DIR): `dynamodb-endpoint.json` names its DynamoDB Local. */
+  readonly dataDir: string;
   readonly output: () => string;
   stop(): Promise<void>;
 }
@@ -52,6 +54,7 @@ export async function startLocalServer(): Promise<LocalServer> {
   });
   return {
     baseUrl: `http://localhost:${port}`,
+    dataDir: data,
     output: () => output,
     async stop() {
       child.kill('SIGTERM');

@@ -11,7 +11,7 @@ import { verifySamlResponse, type SamlChecks } from './verify-response';
 const AUTHN_REQUEST_TTL_SECONDS = 10 * 60;
 
 /** The PEM key AuthnRequests are signed with: the newest signing key, when the connection or its IdP wants signed requests. */
-async function requestSigningKey(runtime: Runtime, connection: SamlConnection): Promise<string | undefined> {
+export async function requestSigningKey(runtime: Runtime, connection: SamlConnection): Promise<string | undefined> {
   if (!signsAuthnRequests(connection)) return undefined;
   const key = spKeysFor(connection, 'signing')[0];
   if (!key) throw new Error(`Configuration error: connection ${connection.id} signs its AuthnRequests but has no SP signing key (connections sp-keys --id ${connection.id} --generate --use signing)`);

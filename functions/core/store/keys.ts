@@ -24,6 +24,9 @@ export const key = {
   /** A SCIM token is found by the SHA-256 of its value: the value itself is never stored. */
   scimToken: (hash: string) => ({ pk: `SCIMTOKEN#${hash}`, sk: 'SCIMTOKEN' }),
   scimTokenId: (id: string) => ({ pk: `SCIMTOKENID#${id}`, sk: 'SCIMTOKENID' }),
+  /** A setup link is found by the SHA-256 of its token: the token itself is never stored. */
+  setupLink: (hash: string) => ({ pk: `SETUPLINK#${hash}`, sk: 'SETUPLINK' }),
+  setupLinkId: (id: string) => ({ pk: `SETUPLINKID#${id}`, sk: 'SETUPLINKID' }),
   /** A verified email domain: one key item, so one tenant at most owns it. */
   domain: (domain: string) => ({ pk: `DOMAIN#${domain}`, sk: 'DOMAIN' }),
 };
@@ -36,6 +39,7 @@ export const byTenant = {
   scimGroups: (tenantId: string) => `TENANT#${tenantId}#SCIMGROUPS`,
   scimTokens: (tenantId: string) => `TENANT#${tenantId}#SCIMTOKENS`,
   domains: (tenantId: string) => `TENANT#${tenantId}#DOMAINS`,
+  setupLinks: (tenantId: string) => `TENANT#${tenantId}#SETUPLINKS`,
 };
 
 export function linkItem(user: User, link: IdentityLink): Record<string, unknown> {

@@ -15,10 +15,18 @@ export interface PendingLogin {
   readonly expiresAt: number;
 }
 
+/** Why an AuthnRequest was sent: a login, or the test login of a setup link (evaluated, never provisioned). */
+export interface AuthnRequestPurpose {
+  readonly purpose: 'setup-test';
+  readonly setupLinkHash: string;
+}
+
 /** Sessions, and the state of logins in flight: AuthnRequest ids, the assertion replay cache, OIDC states. */
 export interface LoginStateStore {
   /** Remembers an AuthnRequest id until `expiresAt`, so its response can be matched once. */
-  recordAuthnRequest(connectionId: string, requestId: string, expiresAt: Date): Promise<void>;
+  recordAuthnRequest(connectionId: string, requestId: string, expiresAt: Date, purpose?: AuthnRequestPurpose): Promise<void>;
+  /** The purpose an AuthnRequest was recorded with, `undefined` for a login's, or for none pending. */
+  authnRequestPurpose(connectionId: string, requestId: string): Promise<AuthnRequestPurpose | undefined>;
   /**
    * Records the assertion id in the replay cache and consumes the AuthnRequest it answers, in one
    * transaction. Throws `saml_replay` for an id seen before, `saml_in_response_to_mismatch` for an
@@ -32,6 +40,8 @@ export interface LoginStateStore {
     replayableUntil: Date;
     inResponseTo: string | undefined;
     now: Date;
+    /** The purpose the request must have been recorded with; without it, only a login's request is consumed. */
+    purpose?: AuthnRequestPurpose['purpose'];
   }): Promise<void>;
   /** Remembers an OIDC login in flight under its `state`, once-only, until `expiresAt`. */
   recordPendingLogin(login: PendingLogin): Promise<void>;
@@ -49,10 +59,15 @@ export interface LoginStateStore {
 export function loginStateStore(table: TableAccess): LoginStateStore {
   const { TableName, client } = table;
   return {
-    recordAuthnRequest: (connectionId, requestId, expiresAt) =>
-      table.put({ ...key.authnRequest(connectionId, requestId), expiresAt: epochSeconds(expiresAt) }),
+    recordAuthnRequest: (connectionId, requestId, expiresAt, purpose) =>
+      table.put({ ...key.authnRequest(connectionId, requestId), expiresAt: epochSeconds(expiresAt), ...purpose }),
 
-    async consumeAssertion({ connectionId, issuer, assertionId, replayableUntil, inResponseTo, now: at }) {
+    async authnRequestPurpose(connectionId, requestId) {
+      const item = await table.get<{ purpose?: 'setup-test'; setupLinkHash?: string }>(key.authnRequest(connectionId, requestId));
+      return item?.purpose && item.setupLinkHash ? { purpose: item.purpose, setupLinkHash: item.setupLinkHash } : undefined;
+    },
+
+    async consumeAssertion({ connectionId, issuer, assertionId, replayableUntil, inResponseTo, now: at, purpose }) {
       const now = epochSeconds(at);
       const reasons = await table.transact({
         TransactItems: [
@@ -73,8 +88,9 @@ export function loginStateStore(table: TableAccess): LoginStateStore {
                   Delete: {
                     TableName,
                     Key: key.authnRequest(connectionId, inResponseTo),
-                    ConditionExpression: 'attribute_exists(pk) AND expiresAt >= :now',
-                    ExpressionAttributeValues: { ':now': now },
+                    // A test login's request can never complete a real login, nor the reverse.
+                    ConditionExpression: `attribute_exists(pk) AND expiresAt >= :now AND ${purpose ? 'purpose = :purpose' : 'attribute_not_exists(purpose)'}`,
+                    ExpressionAttributeValues: { ':now': now, ...(purpose ? { ':purpose': purpose } : {}) },
                   },
                 },
               ]),
