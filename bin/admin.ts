@@ -13,7 +13,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { planConfiguration } from '../functions/core/admin/apply';
+import { planConfiguration, type PlanStep } from '../functions/core/admin/apply';
 import { parseConfiguration, parseConfigurationText } from '../functions/core/admin/apply-file';
 import { addConnection, changedConnection, requireSigningKey, checkId, discoverIssuer, newOidcConnection, newSamlConnection, parseCertificates, requireConnection, resolveIdp, type ConnectionChange, type IdpSource, type OidcSettings, type SamlSettings } from '../functions/core/admin/connections';
 import { describeConnection, describeLoginReport, describeTenant, describeUser, fields, seats, table } from '../functions/core/admin/describe';
@@ -842,7 +842,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
         const plan = await input(`--file ${name}`, () => planConfiguration(context.runtime, configuration, { prune: args.flag('prune'), ...(io.fetch ? { fetch: io.fetch } : {}) }));
         const changes = plan.steps.filter((step) => step.action !== 'unchanged').length;
         if (!context.json) {
-          print(context, plan.steps, () => table(['KIND', 'ID', 'ACTION'], plan.steps.map((s) => [s.kind, s.id, s.fields ? `${s.action}: ${s.fields.join(', ')}` : s.action])));
+          print(context, plan.steps, () => table(['KIND', 'ID', 'ACTION'], plan.steps.map((s) => [s.kind, s.id, describeStep(s)])));
         }
         for (const warning of plan.warnings) note(context, warning);
         if (!dryRun) await plan.apply();
@@ -893,6 +893,12 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   },
   ...scimCommands({ print, inputError: (message) => new InputError(message) }),
 };
+
+/** A plan step for a person: its action, the members that change, and the domains claimed (+) and released (-). */
+function describeStep(step: PlanStep): string {
+  const domains = step.domains ? ` (${[...step.domains.claim.map((d) => `+${d}`), ...step.domains.release.map((d) => `-${d}`)].join(' ')})` : '';
+  return `${step.fields ? `${step.action}: ${step.fields.join(', ')}` : step.action}${domains}`;
+}
 
 function printDomains(context: Context, report: DomainReport): void {
   const data = { tenantId: report.tenant.id, defaultConnectionId: report.tenant.defaultConnectionId, discoveryConnectionId: report.connectionId, domains: report.domains.map((d) => d.domain) };
