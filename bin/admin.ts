@@ -46,7 +46,11 @@ const COMMAND_GROUPS: readonly Commands[] = [
   scimCommands(KIT),
 ];
 
-const COMMANDS: Commands = Object.assign({}, ...COMMAND_GROUPS);
+const COMMANDS: Commands = COMMAND_GROUPS.reduce<Record<string, Command>>((all, group) => {
+  // A programmer's error: two groups must not quietly shadow each other's command.
+  for (const key of Object.keys(group)) if (key in all) throw new Error(`admin command "${key}" is registered by two groups`);
+  return Object.assign(all, group);
+}, {});
 
 // ---------------------------------------------------------------------------------------------
 // Help

@@ -12,9 +12,9 @@ export const applyCommands: Commands = {
     synopsis: 'apply --file FILE [--dry-run] [--prune]',
     summary: 'make the tenants and connections what a JSON or YAML file says (prints the plan, then applies it; applying it again changes nothing)',
     details: [
-      '--file FILE          { tenants: [{ id, name, seatLimit }], connections: [{ id, tenantId, protocol, ... }] } (.json: JSON, otherwise YAML)',
+      '--file FILE          { tenants: [{ id, name, seatLimit, domains, defaultConnection, directoryRoles }], connections: [{ id, tenantId, protocol, ... }] } (.json: JSON, otherwise YAML)',
       '--dry-run            print the plan, write nothing',
-      '--prune              also remove the connections of the file\'s tenants that the file does not list (tenants are never removed)',
+      '--prune              also remove the connections, and release the email domains, of the file\'s tenants that the file does not list (tenants are never removed)',
     ],
     options: { file: str, 'dry-run': bool, prune: bool },
     async prepare(args, io) {

@@ -372,5 +372,14 @@ describe('apply refuses a tenant\'s', () => {
     expect((await apply(yamlFile(other.content))).code).toBe(0);
     await expectRefused({ ...content, tenants: [{ ...content.tenants[0], defaultConnection: other.saml.id }] }, `tenants[0].defaultConnection names ${other.saml.id}, which is not a connection of tenant ${tenant}`);
     expect(await store.getTenant(tenant)).toBeUndefined();
+
+    // With --prune, a default connection the file does not list would be removed by the same apply.
+    const pruning = await apply(yamlFile({ tenants: [{ id: other.tenant, defaultConnection: other.saml.id }], connections: [other.oidc] }), '--prune');
+    expect(pruning.code).toBe(2);
+    expect(pruning.stderr).toContain(`tenants[0].defaultConnection names ${other.saml.id}, which --prune removes`);
+    expect(await store.getConnection(other.saml.id)).toBeDefined();
+    const kept = await apply(yamlFile({ tenants: [{ id: other.tenant, defaultConnection: other.saml.id }], connections: [other.oidc] }));
+    expect(kept.code).toBe(0);
+    expect((await store.getTenant(other.tenant))?.defaultConnectionId).toBe(other.saml.id);
   });
 });

@@ -141,6 +141,7 @@ export async function planConfiguration(runtime: Runtime, configuration: Configu
         if ((listed ? listed.tenantId : stored?.tenantId) !== spec.id) {
           throw new AppError('invalid_request', `${path}.defaultConnection names ${connectionId}, which is not a connection of tenant ${spec.id} (in the file or the table)`);
         }
+        if (!listed && options.prune) throw new AppError('invalid_request', `${path}.defaultConnection names ${connectionId}, which --prune removes (list it in the file's connections)`);
       }
       if (current || connectionId !== null) {
         fields.push('defaultConnection');
