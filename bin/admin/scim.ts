@@ -1,49 +1,20 @@
 /**
  * The admin CLI's SCIM commands: `scim-tokens issue|list|revoke`, and `tenants group-roles`
- * (the tenant's directory group-to-role mapping). bin/admin.ts registers them in its table.
+ * (the tenant's directory group-to-role mapping). bin/admin.ts registers them in its list of groups.
  */
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { fields, table } from '../../functions/core/admin/describe';
 import { parseDirectoryRoles } from '../../functions/core/admin/policy';
 import { directoryRolesFromPairs, issueScimToken, listScimTokens, revokeScimToken, setDirectoryRoles } from '../../functions/core/admin/scim-tokens';
-import type { Environment } from '../../functions/core/config';
 import { AppError } from '../../functions/core/errors';
-import type { Runtime } from '../../functions/core/runtime';
+import { bool, str, strs, type CommandKit, type Commands } from './cli';
 
-interface Args {
-  string(name: string): string | undefined;
-  required(name: string): string;
-  strings(name: string): string[];
-  flag(name: string): boolean;
-}
-
-interface Context {
-  readonly runtime: Runtime;
-  readonly io: { readonly stdout: { write(text: string): unknown }; readonly env: Environment };
-  readonly json: boolean;
-}
-
-interface Command {
-  readonly synopsis: string;
-  readonly summary: string;
-  readonly details?: readonly string[];
-  readonly options: Readonly<Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>>;
-  prepare(args: Args): ((context: Context) => Promise<number | void>) | Promise<(context: Context) => Promise<number | void>>;
-}
-
-/** What the CLI lends its commands: its output, and its bad-input error (exit code 2). */
-export interface CommandKit {
-  print(context: Context, data: unknown, human: () => string): void;
-  inputError(message: string): Error;
-}
-
-const str = { type: 'string' } as const;
-const strs = { type: 'string', multiple: true } as const;
-const bool = { type: 'boolean' } as const;
+/** What the CLI lends its commands. Kept exported here: a group module may take it as this one does. */
+export type { CommandKit } from './cli';
 
 /** The SCIM commands, keyed as bin/admin.ts's command table keys them. */
-export function scimCommands(kit: CommandKit): Readonly<Record<string, Command>> {
+export function scimCommands(kit: CommandKit): Commands {
   const input = <T>(parse: () => T): T => {
     try {
       return parse();

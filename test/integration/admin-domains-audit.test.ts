@@ -46,6 +46,19 @@ describe('tenants domains', () => {
     expect((await first.runtime.store.getDomain(name))?.tenantId).toBe(first.tenantId);
   });
 
+  it("claims none of several domains when another tenant owns one of them, and keeps those the tenant owned", async () => {
+    const first = await tenantWithConnection();
+    const second = await tenantWithConnection();
+    const [taken, owned, fresh] = [domain(), domain(), domain()];
+    expect(await admin('tenants', 'domains', 'add', '--tenant', first.tenantId, '--domain', taken)).toMatchObject({ code: 0 });
+    expect(await admin('tenants', 'domains', 'add', '--tenant', second.tenantId, '--domain', owned)).toMatchObject({ code: 0 });
+    const run = await admin('tenants', 'domains', 'add', '--tenant', second.tenantId, '--domain', owned, '--domain', fresh, '--domain', taken);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/^error: domain_in_use: /);
+    const { store } = second.runtime;
+    expect([(await store.getDomain(owned))?.tenantId, await store.getDomain(fresh), (await store.getDomain(taken))?.tenantId]).toEqual([second.tenantId, undefined, first.tenantId]);
+  });
+
   it('refuses a value that is not a domain with exit code 2', async () => {
     const { tenantId } = await tenantWithConnection();
     const run = await admin('tenants', 'domains', 'add', '--tenant', tenantId, '--domain', 'not a domain');

@@ -6,9 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { runAdmin } from '../../bin/admin';
-import type { PlanStep } from '../../functions/core/admin/apply';
+import { planConfiguration, type PlanStep } from '../../functions/core/admin/apply';
+import { parseConfiguration } from '../../functions/core/admin/apply-file';
 import type { SamlConnection } from '../../functions/core/model';
-import { idpCert, testStore } from '../support/harness';
+import { idpCert, testRuntime, testStore } from '../support/harness';
 
 /** `apply --file`: declarative tenants and connections, run in-process against DynamoDB Local. */
 
@@ -258,5 +259,127 @@ describe('apply refuses', () => {
     const list = await apply(file('sso.yaml', '- id: x\n'));
     expect(list.code).toBe(2);
     expect(list.stderr).toContain('file must be an object');
+  });
+});
+
+describe('apply: a tenant\'s domains, default connection and directory roles', () => {
+  const domain = (tenant: string, label: string) => `${label}.${tenant}.example`;
+  const owners = async (...domains: string[]) => Promise.all(domains.map(async (d) => (await store.getDomain(d))?.tenantId));
+
+  it('claims the domains, names the default connection and sets the directory roles, and applying it again changes nothing', async () => {
+    const { tenant, saml, content } = configuration();
+    const directoryRoles = { groupRoles: { 'Acme Admins': ['admin'], Engineers: ['member', 'deployer'] }, defaults: ['member'] };
+    const path = yamlFile({ ...content, tenants: [{ ...content.tenants[0], domains: [domain(tenant, 'a'), `  ${domain(tenant, 'B').toUpperCase()}.`], defaultConnection: saml.id, directoryRoles }] });
+    const first = await apply(path, '--json');
+    expect(first.code).toBe(0);
+    expect(steps(first)[0]).toEqual({ kind: 'tenant', id: tenant, action: 'create', domains: { claim: [domain(tenant, 'a'), domain(tenant, 'b')], release: [] } });
+    expect(await owners(domain(tenant, 'a'), domain(tenant, 'b'))).toEqual([tenant, tenant]);
+    expect(await store.getTenant(tenant)).toMatchObject({ defaultConnectionId: saml.id, directoryRoles });
+
+    const second = await apply(path, '--json');
+    expect(steps(second).map((s) => s.action)).toEqual(['unchanged', 'unchanged', 'unchanged']);
+    const human = await apply(path);
+    expect(human.stdout).toContain('nothing to change');
+  });
+
+  it('plans and applies a change of each as an update of the tenant naming it', async () => {
+    const { tenant, saml, oidc, content } = configuration();
+    const base = { ...content.tenants[0], domains: [domain(tenant, 'a')], defaultConnection: saml.id, directoryRoles: { groupRoles: { Admins: ['admin'] }, defaults: [] } };
+    expect((await apply(yamlFile({ ...content, tenants: [base] }))).code).toBe(0);
+
+    const changed = yamlFile({ ...content, tenants: [{ ...base, domains: [domain(tenant, 'a'), domain(tenant, 'c')], defaultConnection: oidc.id, directoryRoles: { groupRoles: { Admins: ['owner'] }, defaults: ['member'] } }] });
+    const dry = await apply(changed, '--dry-run');
+    expect(dry.stdout).toMatch(new RegExp(`tenant\\s+${tenant}\\s+update: directoryRoles, defaultConnection, domains \\(\\+${domain(tenant, 'c').replace(/\./g, '\\.')}\\)`));
+    expect(await store.getDomain(domain(tenant, 'c'))).toBeUndefined();
+
+    const run = await apply(changed, '--json');
+    expect(steps(run)[0]).toEqual({ kind: 'tenant', id: tenant, action: 'update', fields: ['directoryRoles', 'defaultConnection', 'domains'], domains: { claim: [domain(tenant, 'c')], release: [] } });
+    expect(await store.getTenant(tenant)).toMatchObject({ defaultConnectionId: oidc.id, directoryRoles: { groupRoles: { Admins: ['owner'] }, defaults: ['member'] } });
+    expect(await owners(domain(tenant, 'a'), domain(tenant, 'c'))).toEqual([tenant, tenant]);
+
+    const cleared = await apply(yamlFile({ tenants: [{ id: tenant, defaultConnection: null, directoryRoles: null }] }), '--json');
+    expect(steps(cleared)).toEqual([{ kind: 'tenant', id: tenant, action: 'update', fields: ['directoryRoles', 'defaultConnection'] }]);
+    const stored = await store.getTenant(tenant);
+    expect(stored?.defaultConnectionId).toBeUndefined();
+    expect(stored?.directoryRoles).toBeUndefined();
+    expect(await owners(domain(tenant, 'a'), domain(tenant, 'c'))).toEqual([tenant, tenant]);
+  });
+
+  it('releases the domains the file does not list only with --prune', async () => {
+    const { tenant, content } = configuration();
+    const all = [domain(tenant, 'a'), domain(tenant, 'b'), domain(tenant, 'c')];
+    expect((await apply(yamlFile({ tenants: [{ ...content.tenants[0], domains: all }] }))).code).toBe(0);
+    const fewer = yamlFile({ tenants: [{ ...content.tenants[0], domains: [domain(tenant, 'b')] }] });
+
+    const kept = await apply(fewer, '--json');
+    expect(steps(kept)).toEqual([{ kind: 'tenant', id: tenant, action: 'unchanged' }]);
+    expect(await owners(...all)).toEqual([tenant, tenant, tenant]);
+
+    const dry = await apply(fewer, '--prune', '--dry-run', '--json');
+    expect(steps(dry)).toEqual([{ kind: 'tenant', id: tenant, action: 'update', fields: ['domains'], domains: { claim: [], release: [domain(tenant, 'a'), domain(tenant, 'c')] } }]);
+    expect(await owners(...all)).toEqual([tenant, tenant, tenant]);
+
+    const pruned = await apply(fewer, '--prune', '--json');
+    expect(pruned.code).toBe(0);
+    expect(await owners(...all)).toEqual([undefined, tenant, undefined]);
+    expect(steps(await apply(fewer, '--prune', '--json'))).toEqual([{ kind: 'tenant', id: tenant, action: 'unchanged' }]);
+  });
+
+  it('refuses a domain of another tenant with domain_in_use and exit 1, writing nothing of the file', async () => {
+    const owner = configuration();
+    const taken = domain(owner.tenant, 'taken');
+    expect((await apply(yamlFile({ tenants: [{ ...owner.content.tenants[0], domains: [taken] }] }))).code).toBe(0);
+
+    const { tenant, saml, content } = configuration();
+    const fresh = domain(tenant, 'fresh');
+    const run = await apply(yamlFile({ ...content, tenants: [{ ...content.tenants[0], domains: [fresh, taken] }] }));
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/^error: domain_in_use: /);
+    expect(await owners(fresh, taken)).toEqual([undefined, owner.tenant]);
+    expect(await store.getTenant(tenant)).toBeUndefined();
+    expect(await store.getConnection(saml.id)).toBeUndefined();
+
+    // A positive control: the same file without the other tenant's domain applies.
+    expect((await apply(yamlFile({ ...content, tenants: [{ ...content.tenants[0], domains: [fresh] }] }))).code).toBe(0);
+    expect(await owners(fresh)).toEqual([tenant]);
+  });
+
+  it('claims all of a tenant\'s new domains or none when another tenant takes one between the plan and the writes', async () => {
+    const { tenant, content } = configuration();
+    const first = domain(tenant, 'first');
+    const raced = domain(tenant, 'raced');
+    expect((await apply(yamlFile({ tenants: [content.tenants[0]] }))).code).toBe(0);
+    const plan = await planConfiguration(await testRuntime(), parseConfiguration({ tenants: [{ id: tenant, domains: [first, raced] }] }));
+    await store.claimDomain({ domain: raced, tenantId: 'someone-else', claimedAt: new Date().toISOString() });
+    await expect(plan.apply()).rejects.toMatchObject({ code: 'domain_in_use' });
+    expect(await owners(first, raced)).toEqual([undefined, 'someone-else']);
+  });
+});
+
+describe('apply refuses a tenant\'s', () => {
+  it('bad domain, a domain given two tenants, bad directory roles or a default connection not its own, naming the path', async () => {
+    const { tenant, content } = configuration();
+    const other = configuration();
+    const expectRefused = async (file: object, message: string) => {
+      const run = await apply(yamlFile(file));
+      expect(run.code).toBe(2);
+      expect(run.stderr).toContain(message);
+    };
+    await expectRefused({ tenants: [{ id: tenant, domains: ['not a domain'] }] }, 'tenants[0].domains[0]');
+    await expectRefused({ tenants: [{ id: tenant, domains: ['x.example'] }, { id: other.tenant, domains: ['X.example'] }] }, 'tenants[1].domains[0] names x.example, which the file gives tenant');
+    await expectRefused({ tenants: [{ id: tenant, directoryRoles: { groupRoles: { Admins: 'admin' } } }] }, 'tenants[0].directoryRoles.groupRoles["Admins"] must be an array of strings');
+    await expectRefused({ tenants: [{ id: tenant, directoryRoles: { roles: [] } }] }, 'tenants[0].directoryRoles.roles is not a field here');
+    expect((await apply(yamlFile(other.content))).code).toBe(0);
+    await expectRefused({ ...content, tenants: [{ ...content.tenants[0], defaultConnection: other.saml.id }] }, `tenants[0].defaultConnection names ${other.saml.id}, which is not a connection of tenant ${tenant}`);
+    expect(await store.getTenant(tenant)).toBeUndefined();
+
+    // With --prune, a default connection the file does not list would be removed by the same apply.
+    const pruning = await apply(yamlFile({ tenants: [{ id: other.tenant, defaultConnection: other.saml.id }], connections: [other.oidc] }), '--prune');
+    expect(pruning.code).toBe(2);
+    expect(pruning.stderr).toContain(`tenants[0].defaultConnection names ${other.saml.id}, which --prune removes`);
+    expect(await store.getConnection(other.saml.id)).toBeDefined();
+    const kept = await apply(yamlFile({ tenants: [{ id: other.tenant, defaultConnection: other.saml.id }], connections: [other.oidc] }));
+    expect(kept.code).toBe(0);
+    expect((await store.getTenant(other.tenant))?.defaultConnectionId).toBe(other.saml.id);
   });
 });

@@ -1,8 +1,9 @@
 import { parse as parseYaml } from 'yaml';
 import { AppError } from '../errors';
-import type { OidcConnection } from '../model';
+import { normalizeDomain } from '../discovery';
+import type { DirectoryRoles, OidcConnection } from '../model';
 import { checkId, parseCertificates, type ConnectionChange, type OidcSettings, type SamlSettings } from './connections';
-import { parsePolicyMembers, POLICY_FIELDS, read, type Json } from './policy';
+import { parseDirectoryRoles, parsePolicyMembers, POLICY_FIELDS, read, type Json } from './policy';
 
 /** A tenant as the configuration file declares it; a member left out keeps the tenant's own (or the default for a new one). */
 export interface TenantSpec {
@@ -10,6 +11,12 @@ export interface TenantSpec {
   readonly name?: string;
   /** `null`: no limit. */
   readonly seatLimit?: number | null;
+  /** The tenant's verified email domains (normalized); with `--prune`, those of the tenant it does not list are released. */
+  readonly domains?: readonly string[];
+  /** The connection home-realm discovery picks among several; `null`: none. */
+  readonly defaultConnection?: string | null;
+  /** How its directory (SCIM) groups give roles; `null`: SCIM groups change no roles. */
+  readonly directoryRoles?: DirectoryRoles | null;
 }
 
 /** A connection as the configuration file declares it: its identity, and the settings it names as a change. */
@@ -22,7 +29,7 @@ export interface ConnectionSpec {
   readonly change: ConnectionChange;
 }
 
-/** A configuration file: the tenants and connections it manages. */
+/** A configuration file: the tenants (with their domains, default connection and directory roles) and connections it manages. */
 export interface Configuration {
   readonly tenants: readonly TenantSpec[];
   readonly connections: readonly ConnectionSpec[];
@@ -70,15 +77,43 @@ function present<T extends object>(settings: T): T {
   return Object.fromEntries(Object.entries(settings).filter(([, v]) => v !== undefined)) as T;
 }
 
+function domains(value: unknown, path: string): string[] {
+  const list = read.strings(value, path).map((domain, i) => {
+    try {
+      return normalizeDomain(domain);
+    } catch (error) {
+      return read.bad(`${path}[${i}]`, error instanceof AppError ? (error.detail ?? error.code) : 'is not an email domain');
+    }
+  });
+  return [...new Set(list)];
+}
+
+function directoryRoles(value: unknown, path: string): DirectoryRoles {
+  try {
+    return parseDirectoryRoles(value);
+  } catch (error) {
+    // parseDirectoryRoles names its fields from "directoryRoles"; the file's path goes in front.
+    if (error instanceof AppError && error.code === 'invalid_request') throw new AppError('invalid_request', `${path.slice(0, -'directoryRoles'.length)}${error.detail ?? ''}`);
+    throw error;
+  }
+}
+
 function tenantSpec(value: unknown, path: string): TenantSpec {
-  const raw = read.object(value, path, ['id', 'name', 'seatLimit']);
+  const raw = read.object(value, path, ['id', 'name', 'seatLimit', 'domains', 'defaultConnection', 'directoryRoles']);
   const id = read.string(raw.id, `${path}.id`);
   try {
     checkId(id, 'the tenant id');
   } catch (error) {
     read.bad(`${path}.id`, error instanceof AppError ? (error.detail ?? '') : 'is not an id');
   }
-  return present({ id, name: given(raw, 'name', path, read.string), seatLimit: optional(raw, 'seatLimit', path, wholeNumber) });
+  return present({
+    id,
+    name: given(raw, 'name', path, read.string),
+    seatLimit: optional(raw, 'seatLimit', path, wholeNumber),
+    domains: given(raw, 'domains', path, domains),
+    defaultConnection: optional(raw, 'defaultConnection', path, read.string),
+    directoryRoles: optional(raw, 'directoryRoles', path, directoryRoles),
+  });
 }
 
 function connectionSpec(value: unknown, path: string): ConnectionSpec {
@@ -155,6 +190,14 @@ export function parseConfiguration(value: unknown): Configuration {
   const connections = list('connections').map((c, i) => connectionSpec(c, `connections[${i}]`));
   unique(tenants, 'tenants');
   unique(connections, 'connections');
+  const owners = new Map<string, string>();
+  tenants.forEach((tenant, i) =>
+    tenant.domains?.forEach((domain, j) => {
+      const owner = owners.get(domain);
+      if (owner !== undefined) read.bad(`tenants[${i}].domains[${j}]`, `names ${domain}, which the file gives tenant ${owner} already (a domain belongs to one tenant)`);
+      owners.set(domain, tenant.id);
+    }),
+  );
   return { tenants, connections };
 }
 

@@ -1,9 +1,10 @@
 import { AppError } from '../errors';
-import type { Connection, Tenant } from '../model';
+import type { Connection, DirectoryRoles, Tenant } from '../model';
 import type { Runtime } from '../runtime';
 import type { Configuration, ConnectionSpec, TenantSpec } from './apply-file';
 import { changedConnection, changedFields, discoverIssuer, newOidcConnection, newSamlConnection, resolveIdp } from './connections';
 import { policyWarnings } from './policy';
+import { claimDomains, removeDomain, setDefaultConnection } from './domains';
 import { checkSeatLimit } from './tenants';
 
 /** One line of a plan: what applying the file does to one tenant or connection. */
@@ -13,6 +14,8 @@ export interface PlanStep {
   readonly action: 'create' | 'update' | 'unchanged' | 'remove';
   /** For an update: the members that change. */
   readonly fields?: readonly string[];
+  /** For a tenant whose domains change: those claimed, and those released (with `prune`). */
+  readonly domains?: { readonly claim: readonly string[]; readonly release: readonly string[] };
 }
 
 /** What a configuration would change, and the writes that make it so. */
@@ -20,7 +23,12 @@ export interface Plan {
   readonly steps: readonly PlanStep[];
   /** Settings that would make logins fail (an empty allowlist, a secret that cannot be read…). */
   readonly warnings: readonly string[];
-  /** Writes the plan: tenants first, then connections; an update is refused if its connection changed since the plan read it. */
+  /**
+   * Writes the plan: the domains to claim first (all or none, so a domain another tenant took
+   * since the plan refuses the whole apply before anything else is written), then tenants, then
+   * connections, then default connections and released domains; an update is refused if its
+   * connection changed since the plan read it.
+   */
   apply(): Promise<void>;
 }
 
@@ -34,6 +42,12 @@ function tenantChange(current: Tenant | undefined, spec: TenantSpec): { next: Om
   const next = { id: spec.id, name: spec.name ?? current?.name ?? spec.id, ...(seatLimit === undefined ? {} : { seatLimit }) };
   const fields = current ? (['name', 'seatLimit'] as const).filter((name) => current[name] !== next[name]) : [];
   return { next, fields: [...fields] };
+}
+
+/** Directory roles as one comparable value: group order does not matter, role order does. */
+function canonicalRoles(roles: DirectoryRoles | undefined): string {
+  if (!roles) return '';
+  return JSON.stringify([Object.entries(roles.groupRoles).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)), roles.defaults]);
 }
 
 /** A new connection from its spec, as add-saml/add-oidc would make it. */
@@ -78,9 +92,12 @@ function secretNames(connection: Connection): string[] {
  * file says; writes nothing until `apply()`. A member a spec leaves out is left as it is, so a
  * file applied twice plans nothing the second time (and no version moves). Connections are
  * removed only with `prune`, and only those of the file's `tenants` the file does not list;
- * tenants are never removed. A connection never moves to another tenant.
+ * tenants are never removed. A connection never moves to another tenant. A tenant's `domains`
+ * are claimed as `tenants domains add` claims them; with `prune` the file's tenants' domains it
+ * does not list are released (never without). A domain another tenant owns refuses the whole
+ * file, at planning and again, all or none, when applying.
  *
- * @throws AppError `invalid_request` naming the file's entry (a bad value, a tenant that exists nowhere, a connection of another tenant or protocol), `service_unavailable`.
+ * @throws AppError `invalid_request` naming the file's entry (a bad value, a tenant that exists nowhere, a connection of another tenant or protocol, a default connection not the tenant's), `domain_in_use`, `service_unavailable`.
  */
 export async function planConfiguration(runtime: Runtime, configuration: Configuration, options: { prune?: boolean; fetch?: typeof fetch } = {}): Promise<Plan> {
   const { store } = runtime;
@@ -90,23 +107,73 @@ export async function planConfiguration(runtime: Runtime, configuration: Configu
   const writes: (() => Promise<unknown>)[] = [];
   const connectionWrites: (() => Promise<unknown>)[] = [];
 
+  const claims: { tenantId: string; domains: string[] }[] = [];
+  const roleWrites: (() => Promise<unknown>)[] = [];
+  const finalWrites: (() => Promise<unknown>)[] = [];
+  const now = runtime.clock();
   const tenantIds = new Set<string>();
   for (const [i, spec] of configuration.tenants.entries()) {
+    const path = `tenants[${i}]`;
     const current = await store.getTenant(spec.id);
     const { next, fields } = (() => {
       try {
         return tenantChange(current, spec);
       } catch (error) {
-        return inFile(`tenants[${i}]`, error);
+        return inFile(path, error);
       }
     })();
+    const nameOrSeats = fields.length > 0;
     tenantIds.add(spec.id);
+
+    if (spec.directoryRoles !== undefined && canonicalRoles(spec.directoryRoles ?? undefined) !== canonicalRoles(current?.directoryRoles)) {
+      const roles = spec.directoryRoles ?? undefined;
+      if (current || roles) {
+        fields.push('directoryRoles');
+        roleWrites.push(() => store.setDirectoryRoles(spec.id, roles));
+      }
+    }
+
+    if (spec.defaultConnection !== undefined && (spec.defaultConnection ?? undefined) !== current?.defaultConnectionId) {
+      const connectionId = spec.defaultConnection;
+      if (connectionId !== null) {
+        const listed = configuration.connections.find((c) => c.id === connectionId);
+        const stored = listed ? undefined : await store.getConnection(connectionId);
+        if ((listed ? listed.tenantId : stored?.tenantId) !== spec.id) {
+          throw new AppError('invalid_request', `${path}.defaultConnection names ${connectionId}, which is not a connection of tenant ${spec.id} (in the file or the table)`);
+        }
+        if (!listed && options.prune) throw new AppError('invalid_request', `${path}.defaultConnection names ${connectionId}, which --prune removes (list it in the file's connections)`);
+      }
+      if (current || connectionId !== null) {
+        fields.push('defaultConnection');
+        // After the connections: the default may be one this file creates.
+        finalWrites.push(() => setDefaultConnection(store, spec.id, connectionId ?? 'none'));
+      }
+    }
+
+    let domains: PlanStep['domains'];
+    if (spec.domains !== undefined || (options.prune && current)) {
+      const owned = current ? (await store.listDomains(spec.id)).map((d) => d.domain) : [];
+      const claim = (spec.domains ?? []).filter((d) => !owned.includes(d));
+      const release = options.prune ? owned.filter((d) => !(spec.domains ?? []).includes(d)) : [];
+      for (const domain of claim) {
+        const owner = await store.getDomain(domain);
+        // Checked here so that a plan (and a dry run) says so; the conditional claim at apply time is the guard.
+        if (owner && owner.tenantId !== spec.id) throw new AppError('domain_in_use', `${path}.domains: ${domain} belongs to another tenant`);
+      }
+      if (claim.length || release.length) {
+        fields.push('domains');
+        domains = { claim, release };
+        if (claim.length) claims.push({ tenantId: spec.id, domains: claim });
+        for (const domain of release) finalWrites.push(() => removeDomain(store, spec.id, domain));
+      }
+    }
+
     if (!current) {
-      steps.push({ kind: 'tenant', id: spec.id, action: 'create' });
+      steps.push({ kind: 'tenant', id: spec.id, action: 'create', ...(domains ? { domains } : {}) });
       writes.push(() => store.putTenant(next));
     } else if (fields.length) {
-      steps.push({ kind: 'tenant', id: spec.id, action: 'update', fields });
-      writes.push(() => store.putTenant(next));
+      steps.push({ kind: 'tenant', id: spec.id, action: 'update', fields, ...(domains ? { domains } : {}) });
+      if (nameOrSeats) writes.push(() => store.putTenant(next));
     } else {
       steps.push({ kind: 'tenant', id: spec.id, action: 'unchanged' });
     }
@@ -163,7 +230,17 @@ export async function planConfiguration(runtime: Runtime, configuration: Configu
     steps,
     warnings,
     async apply() {
-      for (const write of [...writes, ...connectionWrites]) await write();
+      const claimed: typeof claims = [];
+      try {
+        for (const claim of claims) {
+          await claimDomains(store, claim.tenantId, claim.domains, now);
+          claimed.push(claim);
+        }
+      } catch (error) {
+        for (const { tenantId, domains } of claimed) for (const domain of domains) await store.releaseDomain(domain, tenantId).catch(() => undefined);
+        throw error;
+      }
+      for (const write of [...writes, ...roleWrites, ...connectionWrites, ...finalWrites]) await write();
     },
   };
 }

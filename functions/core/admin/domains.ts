@@ -39,8 +39,32 @@ export async function addDomains(store: Store, tenantId: string, domains: readon
   await requireTenant(store, tenantId);
   const normalized = domains.map(normalizeDomain);
   if (options.defaultConnectionId !== undefined) await setDefaultConnection(store, tenantId, options.defaultConnectionId);
-  for (const domain of normalized) await store.claimDomain({ domain, tenantId, claimedAt: options.now.toISOString() });
+  await claimDomains(store, tenantId, normalized, options.now);
   return report(store, tenantId);
+}
+
+/**
+ * Claims normalized domains for a tenant, all or none: when one is refused, the domains this call
+ * claimed are released again before the error is thrown, so a refusal never leaves half a list
+ * claimed. Domains the tenant owns already stay as they were. The tenant is not looked up (a
+ * caller creating it claims its domains first, so a refused domain leaves no tenant behind).
+ *
+ * @throws AppError `domain_in_use` when another tenant owns one of them, `service_unavailable`.
+ */
+export async function claimDomains(store: Store, tenantId: string, domains: readonly string[], now: Date): Promise<void> {
+  const owned = new Set((await store.listDomains(tenantId)).map((d) => d.domain));
+  const claimed: string[] = [];
+  try {
+    for (const domain of new Set(domains)) {
+      if (owned.has(domain)) continue;
+      // The conditional put is the guard; the list above only says what to undo.
+      await store.claimDomain({ domain, tenantId, claimedAt: now.toISOString() });
+      claimed.push(domain);
+    }
+  } catch (error) {
+    for (const domain of claimed) await store.releaseDomain(domain, tenantId).catch(() => undefined);
+    throw error;
+  }
 }
 
 /** A tenant's domains and where discovery sends them. @throws AppError `not_found`. */
