@@ -355,12 +355,28 @@ describe('SCIM: filters, paging and projections', () => {
     expect(await names(`externalId eq "EXT-alice-${tag}@example.test"`)).toEqual(['alice']);
     expect(await names(`externalId eq "ext-alice-${tag}@example.test"`)).toEqual([]);
     expect(await names(`emails[type eq "work" and value co "bob-${tag}"]`)).toEqual(['bob']);
+    // Entra's form: the comparison after the value path binds to the same email as the bracket's.
+    expect(await names(`emails[type eq "work"].value eq "BOB-${tag}@example.test"`)).toEqual(['bob']);
+    expect(await names(`emails[type eq "home"].value eq "bob-${tag}@example.test"`)).toEqual([]);
+    expect(await names(`emails[type eq "work"].value pr and userName ew "${tag}@example.test"`)).toEqual(['alice', 'bob', 'carol']);
     expect(await names(`emails.value eq "CAROL-${tag}@example.test"`)).toEqual(['carol']);
     expect(await names(`name.familyName sw "Sm" and userName ew "${tag}@example.test"`)).toEqual(['alice', 'bob']);
     expect(await names(`userName ew "${tag}@example.test" and not (active eq true)`)).toEqual(['carol']);
     expect(await names(`userName ew "${tag}@example.test" and (title pr or name.givenName eq "carol")`)).toEqual(['alice', 'carol']);
     expect(await names(`userName ew "${tag}@example.test" and ${SCIM_ENTERPRISE}:department eq "eng"`)).toEqual(['alice']);
     expect(await names(`userName ew "${tag}@example.test" and meta.created ge "2000-01-01T00:00:00Z" and userName ne "bob-${tag}@example.test"`)).toEqual(['alice', 'carol']);
+  });
+
+  it('binds a comparison after a value path to the element the brackets select, not to any other', async () => {
+    const { client, tag, names } = await directory();
+    const home = `dave-home-${tag}@example.test`;
+    const work = `dave-${tag}@example.test`;
+    const emails = [{ type: 'home', value: home }, { type: 'work', value: work, primary: true }];
+    expect((await client.request('POST', '/scim/v2/Users', oktaUser(work, { emails }))).status).toBe(201);
+    expect(await names(`emails[type eq "home"].value eq "${home}"`)).toEqual(['dave']);
+    // Dave has a work email and an email of that value, but not one email that is both.
+    expect(await names(`emails[type eq "work"].value eq "${home}"`)).toEqual([]);
+    expect(await names(`emails[type eq "work"].value eq "${work}" or emails[type eq "home"].value eq "nobody"`)).toEqual(['dave']);
   });
 
   it.each([

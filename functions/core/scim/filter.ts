@@ -14,12 +14,53 @@ export type { Filter };
 export function parseFilter(type: ResourceType, text: string): Filter {
   let filter: Filter;
   try {
-    filter = parse(text);
+    filter = parse(bindValuePathComparisons(text));
   } catch (error) {
     throw new AppError('invalid_filter', `the filter is not valid: ${error instanceof Error ? error.message : String(error)}`);
   }
   checkAttributes(type, filter, undefined);
   return filter;
+}
+
+/** A comparison operator, and the literal after it, of the filter grammar (RFC 7644 §3.4.2.2). */
+const SUB_ATTRIBUTE_COMPARISON = /^\.([A-Za-z][\w$-]*)\s+(?:(pr)\b|(eq|ne|co|sw|ew|gt|ge|lt|le)\s+("(?:[^"\\]|\\.)*"|true|false|null|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?))/i;
+
+/**
+ * `emails[type eq "work"].value eq "x"`, as Entra ID sends it, means one email that is both of
+ * type work and of value x. scim2-parse-filter reads the trailing comparison as a condition of its
+ * own (`emails[type eq "work"] and emails.value eq "x"`), which another email of the same user
+ * could satisfy; so the comparison is moved inside the brackets first, where it binds to the
+ * same element: `emails[type eq "work" and value eq "x"]`. Quoted strings are skipped whole.
+ */
+export function bindValuePathComparisons(text: string): string {
+  let out = '';
+  let depth = 0;
+  let open = -1;
+  for (let i = 0; i < text.length; i++) {
+    const char = text[i]!;
+    if (char === '"') {
+      const end = /^"(?:[^"\\]|\\.)*"/.exec(text.slice(i));
+      const quoted = end ? end[0] : text.slice(i);
+      out += quoted;
+      i += quoted.length - 1;
+      continue;
+    }
+    if (char === '[') {
+      if (depth === 0) open = out.length;
+      depth++;
+    }
+    if (char === ']' && depth > 0 && --depth === 0) {
+      const comparison = SUB_ATTRIBUTE_COMPARISON.exec(text.slice(i + 1));
+      if (comparison && open >= 0) {
+        const [whole, attribute, pr, op, value] = comparison;
+        out += ` and ${attribute} ${pr ?? `${op} ${value}`}]`;
+        i += whole.length;
+        continue;
+      }
+    }
+    out += char;
+  }
+  return out;
 }
 
 function checkAttributes(type: ResourceType, filter: Filter, parent: string | undefined): void {
