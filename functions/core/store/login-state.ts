@@ -69,6 +69,7 @@ export function loginStateStore(table: TableAccess): LoginStateStore {
 
     async consumeAssertion({ connectionId, issuer, assertionId, replayableUntil, inResponseTo, now: at, purpose }) {
       const now = epochSeconds(at);
+      // A transaction cancelled by a concurrent one changed nothing and is run again.
       const reasons = await table.transact({
         TransactItems: [
           {
@@ -95,7 +96,7 @@ export function loginStateStore(table: TableAccess): LoginStateStore {
                 },
               ]),
         ],
-      });
+      }, { retryConflicts: 8 });
       if (!reasons) return;
       if (failedAt(reasons, 0)) throw new AppError('saml_replay', 'this assertion has been used already');
       if (failedAt(reasons, 1)) {

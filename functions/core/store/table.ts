@@ -27,8 +27,12 @@ export interface TableAccess {
   put(Item: Record<string, unknown>): Promise<void>;
   /** Deletes an item; with a condition, a failed condition is `false` rather than an error. */
   remove(Key: Record<string, string>, condition?: { ConditionExpression: string; ExpressionAttributeValues?: Record<string, unknown> }): Promise<boolean>;
-  /** Runs one transaction: `undefined` when it committed, else the cancellation reasons. */
-  transact(input: TransactWriteCommandInput): Promise<CancellationReason[] | undefined>;
+  /**
+   * Runs one transaction: `undefined` when it committed, else the cancellation reasons. With
+   * `retryConflicts`, a transaction cancelled only because a concurrent one held an item (no
+   * condition failed) is run again, up to that many times, after a growing random pause.
+   */
+  transact(input: TransactWriteCommandInput, options?: { retryConflicts?: number }): Promise<CancellationReason[] | undefined>;
   /** Every record of one partition of the by-tenant index, or at most `limit` of them. */
   queryByTenantIndex<T>(partition: string, options?: { limit?: number }): Promise<T[]>;
 }
@@ -90,13 +94,19 @@ export function tableAccess(TableName: string, client: DynamoDBDocumentClient): 
         return unavailable(error);
       }
     },
-    async transact(input) {
-      try {
-        await client.send(new TransactWriteCommand(input));
-        return undefined;
-      } catch (error) {
-        if (error instanceof TransactionCanceledException) return error.CancellationReasons ?? [];
-        return unavailable(error);
+    async transact(input, options = {}) {
+      for (let attempt = 0; ; attempt++) {
+        let reasons: CancellationReason[];
+        try {
+          await client.send(new TransactWriteCommand(input));
+          return undefined;
+        } catch (error) {
+          if (!(error instanceof TransactionCanceledException)) return unavailable(error);
+          reasons = error.CancellationReasons ?? [];
+        }
+        const onlyConflict = conflicted(reasons) && !reasons.some((reason) => reason.Code === 'ConditionalCheckFailed');
+        if (!onlyConflict || attempt >= (options.retryConflicts ?? 0)) return reasons;
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * 2 ** Math.min(attempt, 5)));
       }
     },
     async queryByTenantIndex<T>(partition: string, options: { limit?: number } = {}): Promise<T[]> {
