@@ -142,6 +142,16 @@ export interface CommandKit {
   inputError(message: string): Error;
 }
 
+/** A synchronous parse whose `invalid_request` is bad input (exit code 2), for the groups that take a kit. */
+export function kitInput<T>(kit: CommandKit, parse: () => T): T {
+  try {
+    return parse();
+  } catch (error) {
+    if (error instanceof AppError && error.code === 'invalid_request') throw kit.inputError(error.detail ?? error.code);
+    throw error;
+  }
+}
+
 /** A command group's commands, keyed by their words (`tenants add`). */
 export type Commands = Readonly<Record<string, Command>>;
 

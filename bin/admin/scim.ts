@@ -8,21 +8,14 @@ import { fields, table } from '../../functions/core/admin/describe';
 import { parseDirectoryRoles } from '../../functions/core/admin/policy';
 import { directoryRolesFromPairs, issueScimToken, listScimTokens, revokeScimToken, setDirectoryRoles } from '../../functions/core/admin/scim-tokens';
 import { AppError } from '../../functions/core/errors';
-import { bool, str, strs, type CommandKit, type Commands } from './cli';
+import { bool, kitInput, str, strs, type CommandKit, type Commands } from './cli';
 
 /** What the CLI lends its commands. Kept exported here: a group module may take it as this one does. */
 export type { CommandKit } from './cli';
 
 /** The SCIM commands, keyed as bin/admin.ts's command table keys them. */
 export function scimCommands(kit: CommandKit): Commands {
-  const input = <T>(parse: () => T): T => {
-    try {
-      return parse();
-    } catch (error) {
-      if (error instanceof AppError && error.code === 'invalid_request') throw kit.inputError(error.detail ?? error.code);
-      throw error;
-    }
-  };
+  const input = <T>(parse: () => T): T => kitInput(kit, parse);
   return {
     'scim-tokens issue': {
       synopsis: 'scim-tokens issue --tenant T',

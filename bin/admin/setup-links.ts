@@ -5,7 +5,7 @@
 import { fields, table } from '../../functions/core/admin/describe';
 import { createSetupLink, listSetupLinks, parseLifetime, parseSetupProtocol, revokeSetupLink } from '../../functions/core/admin/setup-links';
 import { parseReturnTarget } from '../../functions/core/admin/policy';
-import { AppError } from '../../functions/core/errors';
+import { kitInput } from './cli';
 import type { CommandKit, scimCommands } from './scim';
 
 type Command = ReturnType<typeof scimCommands>[string];
@@ -15,14 +15,7 @@ const strs = { type: 'string', multiple: true } as const;
 
 /** The setup-link commands, keyed as bin/admin.ts's command table keys them. */
 export function setupLinkCommands(kit: CommandKit): Readonly<Record<string, Command>> {
-  const input = <T>(parse: () => T): T => {
-    try {
-      return parse();
-    } catch (error) {
-      if (error instanceof AppError && error.code === 'invalid_request') throw kit.inputError(error.detail ?? error.code);
-      throw error;
-    }
-  };
+  const input = <T>(parse: () => T): T => kitInput(kit, parse);
   return {
     'setup-links create': {
       synopsis: 'setup-links create --tenant T [--protocol saml|oidc|scim] [--expires 7d] [--return-to URL...]',

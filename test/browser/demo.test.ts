@@ -1,6 +1,5 @@
-import { mkdirSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { launchChromium, screenshotDirectory } from '../support/browser';
 import { startLocalServer, type LocalServer } from '../support/local-server';
 
 /**
@@ -9,10 +8,7 @@ import { startLocalServer, type LocalServer } from '../support/local-server';
  * screenshots the README shows.
  */
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-// The README's screenshots are refreshed on request (UPDATE_SCREENSHOTS=1); every other run
-// leaves its screenshots in the git-ignored test-results/, so a test run changes no tracked file.
-const SHOTS = fileURLToPath(new URL(process.env.UPDATE_SCREENSHOTS === '1' ? '../../docs/screenshots/' : '../../test-results/screenshots/', import.meta.url));
+const SHOTS = screenshotDirectory();
 
 let server: LocalServer;
 let browser: Browser;
@@ -20,12 +16,8 @@ let context: BrowserContext;
 let page: Page;
 
 beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true });
   server = await startLocalServer();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 }, 150_000);
 
 afterAll(async () => {

@@ -1,7 +1,7 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { launchChromium, screenshotDirectory } from '../support/browser';
 import { runAdmin } from '../../bin/admin';
 import { setupTokenHash } from '../../functions/core/admin/setup-links';
 import { createDocumentClient, createStore } from '../../functions/core/store/store';
@@ -14,8 +14,7 @@ import { startLocalServer, type LocalServer } from '../support/local-server';
  * Screenshots go to docs/screenshots/setup-*.png only with UPDATE_SCREENSHOTS=1.
  */
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const SHOTS = fileURLToPath(new URL(process.env.UPDATE_SCREENSHOTS === '1' ? '../../docs/screenshots/' : '../../test-results/screenshots/', import.meta.url));
+const SHOTS = screenshotDirectory();
 
 let server: LocalServer;
 let browser: Browser;
@@ -24,7 +23,6 @@ let page: Page;
 let env: Record<string, string>;
 
 beforeAll(async () => {
-  mkdirSync(SHOTS, { recursive: true });
   server = await startLocalServer();
   const { endpoint } = JSON.parse(readFileSync(join(server.dataDir, 'dynamodb-endpoint.json'), 'utf8')) as { endpoint: string };
   env = {
@@ -35,10 +33,7 @@ beforeAll(async () => {
     LOCAL_SIGNING_KEY_FILE: join(server.dataDir, 'signing-key.json'),
     LOCAL_SECRETS_FILE: join(server.dataDir, 'secrets.json'),
   };
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 }, 150_000);
 
 afterAll(async () => {
