@@ -151,6 +151,14 @@ function refusal(result: Awaited<ReturnType<typeof postAcs>>) {
 }
 
 describe('SAML ACS: the positive controls', () => {
+  it('accepts a response whose Response names no Issuer: only the assertion must (SAML Core 3.2.2)', async () => {
+    const { connection, acs, valid } = await setUp();
+    const xml = await issueSamlResponseXml(valid());
+    const withoutIssuer = xml.replace(/(<samlp:Response [^>]*>)<saml:Issuer>[^<]*<\/saml:Issuer>/, '$1');
+    expect(withoutIssuer).not.toBe(xml);
+    expect((await postAcs(acs, connection.id, base64(withoutIssuer))).statusCode).toBe(303);
+  });
+
   it.each([
     ['on the assertion', 'assertion'],
     ['on the response', 'response'],
