@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { AuditEvent } from '../model';
 import { key } from './keys';
-import { epochSeconds, record, unavailable, type TableAccess } from './table';
+import { epochSeconds, type TableAccess } from './table';
 
 export interface AuditStore {
   recordAudit(event: AuditEvent): Promise<void>;
@@ -11,7 +10,6 @@ export interface AuditStore {
 }
 
 export function auditStore(table: TableAccess, auditRetentionSeconds: number): AuditStore {
-  const { TableName, client } = table;
   return {
     recordAudit: (event) =>
       table.put({
@@ -25,26 +23,11 @@ export function auditStore(table: TableAccess, auditRetentionSeconds: number): A
       const events: AuditEvent[] = [];
       const lastDay = until.toISOString().slice(0, 10);
       for (let day = new Date(since); day.toISOString().slice(0, 10) <= lastDay; day = new Date(day.getTime() + 86_400_000)) {
-        let ExclusiveStartKey: Record<string, unknown> | undefined;
-        try {
-          do {
-            const page = await client.send(
-              new QueryCommand({
-                TableName,
-                KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
-                ExpressionAttributeValues: { ':pk': key.audit(tenantId, day.toISOString().slice(0, 10)).pk, ':from': since.toISOString(), ':to': `${until.toISOString()}#~` },
-                ExclusiveStartKey,
-              }),
-            );
-            for (const item of page.Items ?? []) {
-              const { expiresAt: _expiresAt, ...event } = record<AuditEvent & { expiresAt: number }>(item)!;
-              events.push(event);
-            }
-            ExclusiveStartKey = page.LastEvaluatedKey;
-          } while (ExclusiveStartKey);
-        } catch (error) {
-          unavailable(error);
-        }
+        const items = await table.query<AuditEvent & { expiresAt: number }>({
+          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+          ExpressionAttributeValues: { ':pk': key.audit(tenantId, day.toISOString().slice(0, 10)).pk, ':from': since.toISOString(), ':to': `${until.toISOString()}#~` },
+        });
+        for (const { expiresAt: _expiresAt, ...event } of items) events.push(event);
       }
       return events;
     },

@@ -10,6 +10,7 @@ import {
   QueryCommand,
   TransactWriteCommand,
   type DynamoDBDocumentClient,
+  type QueryCommandInput,
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { AppError } from '../errors';
@@ -33,6 +34,8 @@ export interface TableAccess {
    * condition failed) is run again, up to that many times, after a growing random pause.
    */
   transact(input: TransactWriteCommandInput, options?: { retryConflicts?: number }): Promise<CancellationReason[] | undefined>;
+  /** Every record a query matches, page after page, or at most `limit` of them. */
+  query<T>(input: Omit<QueryCommandInput, 'TableName' | 'ExclusiveStartKey' | 'Limit'>, options?: { limit?: number }): Promise<T[]>;
   /** Every record of one partition of the by-tenant index, or at most `limit` of them. */
   queryByTenantIndex<T>(partition: string, options?: { limit?: number }): Promise<T[]>;
 }
@@ -65,8 +68,30 @@ export function record<T>(item: Record<string, unknown> | undefined): T | undefi
 
 export { ConditionalCheckFailedException };
 
+/** A growing random pause before running again a transaction a concurrent one cancelled. */
+export function conflictPause(attempt: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * 2 ** Math.min(attempt, 5)));
+}
+
 /** The shared helpers on one table and client. */
 export function tableAccess(TableName: string, client: DynamoDBDocumentClient): TableAccess {
+  async function query<T>(input: Omit<QueryCommandInput, 'TableName' | 'ExclusiveStartKey' | 'Limit'>, options: { limit?: number } = {}): Promise<T[]> {
+    const items: T[] = [];
+    let ExclusiveStartKey: Record<string, unknown> | undefined;
+    try {
+      do {
+        const page = await client.send(
+          new QueryCommand({ ...input, TableName, ExclusiveStartKey, ...(options.limit === undefined ? {} : { Limit: options.limit - items.length }) }),
+        );
+        items.push(...(page.Items ?? []).map((item) => record<T>(item)!));
+        ExclusiveStartKey = page.LastEvaluatedKey;
+      } while (ExclusiveStartKey && (options.limit === undefined || items.length < options.limit));
+    } catch (error) {
+      unavailable(error);
+    }
+    return items;
+  }
+
   return {
     TableName,
     client,
@@ -106,32 +131,19 @@ export function tableAccess(TableName: string, client: DynamoDBDocumentClient): 
         }
         const onlyConflict = conflicted(reasons) && !reasons.some((reason) => reason.Code === 'ConditionalCheckFailed');
         if (!onlyConflict || attempt >= (options.retryConflicts ?? 0)) return reasons;
-        await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * 2 ** Math.min(attempt, 5)));
+        await conflictPause(attempt);
       }
     },
-    async queryByTenantIndex<T>(partition: string, options: { limit?: number } = {}): Promise<T[]> {
-      const items: T[] = [];
-      let ExclusiveStartKey: Record<string, unknown> | undefined;
-      try {
-        do {
-          const page = await client.send(
-            new QueryCommand({
-              TableName,
-              IndexName: TABLE_KEYS.byTenantIndex,
-              KeyConditionExpression: '#pk = :pk',
-              ExpressionAttributeNames: { '#pk': TABLE_KEYS.byTenantPartitionKey },
-              ExpressionAttributeValues: { ':pk': partition },
-              ExclusiveStartKey,
-              ...(options.limit === undefined ? {} : { Limit: options.limit - items.length }),
-            }),
-          );
-          items.push(...(page.Items ?? []).map((item) => record<T>(item)!));
-          ExclusiveStartKey = page.LastEvaluatedKey;
-        } while (ExclusiveStartKey && (options.limit === undefined || items.length < options.limit));
-      } catch (error) {
-        unavailable(error);
-      }
-      return items;
-    },
+    query,
+    queryByTenantIndex: <T>(partition: string, options: { limit?: number } = {}) =>
+      query<T>(
+        {
+          IndexName: TABLE_KEYS.byTenantIndex,
+          KeyConditionExpression: '#pk = :pk',
+          ExpressionAttributeNames: { '#pk': TABLE_KEYS.byTenantPartitionKey },
+          ExpressionAttributeValues: { ':pk': partition },
+        },
+        options,
+      ),
   };
 }

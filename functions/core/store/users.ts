@@ -3,7 +3,7 @@ import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { AppError, type ErrorCode } from '../errors';
 import type { Connection, IdentityLink, Tenant, User } from '../model';
 import { byTenant, key, linkItem, userItem } from './keys';
-import { ConditionalCheckFailedException, conflicted, failedAt, unavailable, type TableAccess } from './table';
+import { ConditionalCheckFailedException, conflictPause, conflicted, failedAt, unavailable, type TableAccess } from './table';
 
 /** Users, their identity links, and the key items that keep email, `userName` and `externalId` unique per tenant. */
 export interface UserStore {
@@ -243,7 +243,7 @@ export function userStore(table: TableAccess): UserStore {
         if (!conflicted(reasons) || attempt >= 8) {
           throw new AppError('service_unavailable', 'the account could not be created; try signing in again');
         }
-        await new Promise((resolve) => setTimeout(resolve, Math.random() * 20 * 2 ** Math.min(attempt, 5)));
+        await conflictPause(attempt);
       }
     },
 
