@@ -49,6 +49,8 @@ Object.assign(process.env, {
   SESSION_AUDIENCE: BASE_URL,
   LOCAL_SIGNING_KEY_FILE: new URL('signing-key.json', DATA).pathname,
   AWS_REGION: process.env.AWS_REGION ?? 'local',
+  // The admin CLI changes connections from another process: locally its changes reach the next login at once.
+  CONNECTION_CACHE_SECONDS: process.env.CONNECTION_CACHE_SECONDS ?? '0',
 });
 
 const devIdp = createDevSamlIdp({

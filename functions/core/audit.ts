@@ -9,6 +9,19 @@ import type { Runtime } from './runtime';
 export async function audit(runtime: Pick<Runtime, 'store' | 'log' | 'events'>, event: AuditEvent): Promise<void> {
   runtime.log({ level: 'INFO', message: 'audit', ...event });
   await runtime.store.recordAudit(event);
+  await announce(runtime, event);
+}
+
+/**
+ * Logs and publishes an audit event stored already, with the change it records (a login's events
+ * are written in the login's own transaction).
+ */
+export async function announceStored(runtime: Pick<Runtime, 'log' | 'events'>, event: AuditEvent): Promise<void> {
+  runtime.log({ level: 'INFO', message: 'audit', ...event });
+  await announce(runtime, event);
+}
+
+async function announce(runtime: Pick<Runtime, 'log' | 'events'>, event: AuditEvent): Promise<void> {
   await runtime.events.publish(event).catch((error: unknown) => {
     runtime.log({ level: 'ERROR', message: 'event not published', type: event.type, error: error instanceof Error ? error.message : String(error) });
   });

@@ -29,6 +29,13 @@ export interface ServiceConfig {
    * largest real responses, encrypted ones with many groups, are a few tens of KiB).
    */
   readonly maxBodyBytes: number;
+  /**
+   * How long a container serves logins from a connection it read, in seconds
+   * (`CONNECTION_CACHE_SECONDS`, default 10; 0 reads it on every login). A change made by another
+   * process (the admin CLI, the metadata refresh) reaches every container within this time; one
+   * made through the container's own store at once.
+   */
+  readonly connectionCacheSeconds: number;
 }
 
 export type Environment = Readonly<Record<string, string | undefined>>;
@@ -39,12 +46,12 @@ function required(env: Environment, key: string): string {
   return value;
 }
 
-function positiveInteger(env: Environment, key: string, fallback: number): number {
+function positiveInteger(env: Environment, key: string, fallback: number, options: { zero?: boolean } = {}): number {
   const raw = env[key];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
-  if (!Number.isInteger(value) || value <= 0) {
-    throw new Error(`Configuration error: ${key} must be a positive integer, got "${raw}"`);
+  if (!Number.isInteger(value) || value < (options.zero ? 0 : 1)) {
+    throw new Error(`Configuration error: ${key} must be a ${options.zero ? 'non-negative' : 'positive'} integer, got "${raw}"`);
   }
   return value;
 }
@@ -72,5 +79,6 @@ export function loadConfig(env: Environment): ServiceConfig {
     signingSecretNames: Object.freeze(signingSecretNames),
     localSigningKeyFile,
     maxBodyBytes: positiveInteger(env, 'MAX_BODY_BYTES', 100 * 1024),
+    connectionCacheSeconds: positiveInteger(env, 'CONNECTION_CACHE_SECONDS', 10, { zero: true }),
   });
 }

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { AppError } from './errors';
 import { checkSubject, normalizeEmail, parseEmail } from './identity';
-import type { AttributeMapping, AttributeRule, Connection, RolePolicy, Transform, UpdatePolicy, User } from './model';
-import type { Store } from './store/store';
+import type { AttributeMapping, AttributeRule, Connection, IdentityLink, RolePolicy, Transform, UpdatePolicy, User } from './model';
+import type { SignInWrite, Store } from './store/store';
 
 /** What an IdP said about someone at login, before mapping: its subject and raw attributes. */
 export interface AssertedIdentity {
@@ -245,11 +245,18 @@ export function mayLinkByEmail(connection: Connection, email: string, emailVerif
   return connection.linkByEmail === true && emailVerified && (connection.allowedEmailDomains ?? []).map(normalizeEmail).includes(domain);
 }
 
-export interface ProvisionedUser {
+/** What a login would do to the users as stored (`planProvisioning`). */
+export interface ProvisioningPlan {
+  readonly kind: 'existing' | 'link' | 'create';
+  /** The identity the login signs in: its connection and subject, exactly as signed. */
+  readonly link: IdentityLink;
+  /** The user as read (`existing`, `link`), or the user to create. */
   readonly user: User;
-  readonly created: boolean;
-  readonly linked: boolean;
-  readonly changes: readonly FieldChange[];
+  readonly changes: FieldChange[];
+  readonly profile: MappedProfile;
+  readonly roles: string[];
+  /** Whether the user was read from its identity link's copy (`existing` only), which the login's commit checks. */
+  readonly fromCopy?: boolean;
 }
 
 /**
@@ -257,9 +264,12 @@ export interface ProvisionedUser {
  * user its identity link names; link the identity to the tenant's user SCIM provisioned with
  * the subject as its `externalId` or `userName`, where the connection's `scimSubject` says so;
  * link it to the tenant's user of its email where `mayLinkByEmail` allows; or create a user.
- * The one decision both `provisionUser` and the admin's `evaluate` use, so the two cannot drift apart. The subject is matched exactly as the IdP
- * signed it (`checkSubject`): only it selects a user; an email only through `mayLinkByEmail`.
+ * The one decision both a login and the admin's `evaluate` use, so the two cannot drift apart.
+ * The subject is matched exactly as the IdP signed it (`checkSubject`): only it selects a user;
+ * an email only through `mayLinkByEmail`.
  *
+ * @param options.fromCopy read a linked user from its identity link's copy (one read; a login's
+ *   commit then checks it is current), rather than the user itself.
  * @throws AppError `invalid_request` (a subject or email that is not one as it stands),
  *   `missing_required_attribute`, `email_not_verified`, `domain_not_allowed`,
  *   `user_deactivated`, `user_not_provisioned`, `service_unavailable`.
@@ -269,11 +279,15 @@ export async function planProvisioning(
   connection: Connection,
   identity: AssertedIdentity,
   now: Date,
-): Promise<{ kind: 'existing' | 'link' | 'create'; user: User; changes: FieldChange[]; profile: MappedProfile; roles: string[] }> {
-  const linkedUser = await store.findUserByLink({ connectionId: connection.id, subject: checkSubject(identity.subject) });
-  if (linkedUser) {
-    const user = activeUser(linkedUser);
-    return { kind: 'existing', user, ...evaluateLogin(connection, identity, user) };
+  options: { fromCopy?: boolean } = {},
+): Promise<ProvisioningPlan> {
+  const link = { connectionId: connection.id, subject: checkSubject(identity.subject) };
+  const linked = options.fromCopy
+    ? await store.findSignInUser(link, connection.tenantId)
+    : await store.findUserByLink(link, { tenantId: connection.tenantId }).then((user) => user && { user, copy: false });
+  if (linked) {
+    const user = activeUser(linked.user);
+    return { kind: 'existing', link, user, ...evaluateLogin(connection, identity, user), fromCopy: linked.copy };
   }
   // A user SCIM provisioned ahead of the login, named by the IdP that also signs the subject.
   const provisioned =
@@ -284,43 +298,34 @@ export async function planProvisioning(
         : undefined;
   if (provisioned) {
     const user = activeUser(provisioned);
-    return { kind: 'link', user, ...evaluateLogin(connection, identity, user) };
+    return { kind: 'link', link, user, ...evaluateLogin(connection, identity, user) };
   }
   const asNew = evaluateLogin(connection, identity, undefined);
   const email = asNew.profile.email;
   const holder = email && mayLinkByEmail(connection, email, identity.emailVerified) ? await store.findUserByEmail(connection.tenantId, email) : undefined;
   if (holder) {
     const user = activeUser(holder);
-    return { kind: 'link', user, ...evaluateLogin(connection, identity, user) };
+    return { kind: 'link', link, user, ...evaluateLogin(connection, identity, user) };
   }
   if (connection.jit === false) {
     throw new AppError('user_not_provisioned', 'your account has not been set up for this application yet; ask your administrator to add you');
   }
   const blank: User = { id: randomUUID(), tenantId: connection.tenantId, roles: [], attributes: {}, status: 'active', createdAt: now.toISOString(), updatedAt: now.toISOString() };
-  return { kind: 'create', user: applyChanges(blank, asNew.changes, now), ...asNew };
+  return { kind: 'create', link, user: applyChanges(blank, asNew.changes, now), ...asNew };
 }
 
 /**
- * Finds, links or just-in-time creates the user an IdP vouches for, as `planProvisioning`
- * decides, and updates an existing user as the connection's update policies say. Creation is
- * race-free: concurrent first logins of one identity yield one user, and the tenant's seat count
- * never drifts past its limit.
- *
- * @throws AppError the codes of `planProvisioning`, and `seat_limit_reached`, `email_in_use`.
+ * The write that carries out a plan, and the user as it will be stored: a new user with its
+ * identity link; or the user as read, updated as the connection's update policies say, with its
+ * identity link written when the login makes it or the link's copy of the user is not current.
+ * Creation is race-free in the commit: concurrent first logins of one identity yield one user
+ * (the losers read again and find it), and the seat count never passes its limit.
  */
-export async function provisionUser(store: Store, connection: Connection, identity: AssertedIdentity, now: Date): Promise<ProvisionedUser> {
-  const link = { connectionId: connection.id, subject: identity.subject };
-  const plan = await planProvisioning(store, connection, identity, now);
-  if (plan.kind === 'create') {
-    const user = activeUser(await store.createUser(plan.user, link));
-    const created = user.id === plan.user.id;
-    return { user, created, linked: false, changes: created ? plan.changes : [] };
-  }
-  const linked = plan.kind === 'link';
-  const user = linked ? activeUser(await store.linkIdentity(plan.user, link)) : plan.user;
-  if (plan.changes.length === 0) return { user, created: false, linked, changes: [] };
-  // A racing writer may have won, even one that deactivated the user: the stored user decides.
-  return { user: activeUser(await store.updateUser(user, applyChanges(user, plan.changes, now))), created: false, linked, changes: plan.changes };
+export function provisioningWrite(plan: ProvisioningPlan, now: Date): { write: SignInWrite; user: User } {
+  const { link } = plan;
+  if (plan.kind === 'create') return { write: { kind: 'create', user: plan.user, link }, user: plan.user };
+  const next = plan.changes.length ? applyChanges(plan.user, plan.changes, now) : undefined;
+  return { write: { kind: plan.kind, user: plan.user, ...(next ? { next } : {}), link, writeLink: next !== undefined || !plan.fromCopy }, user: next ?? plan.user };
 }
 
 function activeUser(user: User): User {

@@ -17,16 +17,8 @@ export interface SessionContext {
   readonly now: Date;
 }
 
-/**
- * Stores a session and mints its ES256 token, whose `sid` makes it revocable.
- *
- * @throws AppError `service_unavailable` when the store or the signing key fails.
- */
-export async function mintSession(
-  context: SessionContext,
-  user: User,
-  connection: Connection,
-): Promise<{ token: string; claims: SessionClaims }> {
+/** A new session of a user and the claims of its token, neither stored nor signed yet. */
+export function newSession(context: Pick<SessionContext, 'issuer' | 'audience' | 'ttlSeconds' | 'now'>, user: User, connection: Connection): { session: Session; claims: SessionClaims } {
   const iat = Math.floor(context.now.getTime() / 1000);
   const session: Session = {
     id: randomUUID(),
@@ -37,7 +29,6 @@ export async function mintSession(
     createdAt: context.now.toISOString(),
     expiresAt: iat + context.ttlSeconds,
   };
-  await context.store.putSession(session);
   const claims: SessionClaims = {
     iss: context.issuer,
     aud: context.audience,
@@ -52,6 +43,18 @@ export async function mintSession(
     iat,
     exp: session.expiresAt,
   };
+  return { session, claims };
+}
+
+/**
+ * Stores a session and mints its ES256 token, whose `sid` makes it revocable. (A login stores
+ * its session with the rest of its writes, in `signIn`.)
+ *
+ * @throws AppError `service_unavailable` when the store or the signing key fails.
+ */
+export async function mintSession(context: SessionContext, user: User, connection: Connection): Promise<{ token: string; claims: SessionClaims }> {
+  const { session, claims } = newSession(context, user, connection);
+  await context.store.putSession(session);
   return { token: await signSessionToken(claims, context.signer), claims };
 }
 
@@ -72,7 +75,7 @@ export async function checkSession(
     audience: context.audience,
     currentDate: context.now,
   });
-  const [session, user] = await Promise.all([context.store.getSession(claims.sid), context.store.getUser(claims.sub)]);
+  const { session, user } = await context.store.getSessionAndUser(claims.sid, claims.sub);
   if (!session || session.userId !== claims.sub) throw new AppError('unauthenticated', 'the session does not exist');
   if (session.revokedAt) throw new AppError('session_revoked', 'this session was logged out');
   if (!user || user.status !== 'active') throw new AppError('session_revoked', 'this account was deactivated');

@@ -1,12 +1,15 @@
-import { audit } from './audit';
+import { announceStored, audit } from './audit';
 import { AppError, isAppError } from './errors';
-import type { Connection } from './model';
-import { provisionUser, type AssertedIdentity } from './provisioning';
+import type { AuditEvent, Connection } from './model';
+import { planProvisioning, provisioningWrite, type AssertedIdentity } from './provisioning';
 import type { Runtime } from './runtime';
-import { mintSession, type SessionContext } from './sessions';
+import { signSessionToken } from './session-token';
+import { newSession, type SessionContext } from './sessions';
+import type { AssertionUse } from './store/store';
 
 /**
- * The enabled connection with that id, of the protocol its route serves.
+ * The enabled connection with that id, of the protocol its route serves, as read at most
+ * `connectionCacheSeconds` ago by this container.
  * @throws AppError `unknown_connection`.
  */
 export async function findConnection<P extends Connection['protocol']>(
@@ -14,7 +17,7 @@ export async function findConnection<P extends Connection['protocol']>(
   connectionId: string,
   protocol: P,
 ): Promise<Extract<Connection, { protocol: P }>> {
-  const connection = await runtime.store.getConnection(connectionId);
+  const connection = await runtime.store.getConnection(connectionId, { maxAgeSeconds: runtime.config.connectionCacheSeconds });
   if (!connection || !connection.enabled || connection.protocol !== protocol) {
     throw new AppError('unknown_connection', `there is no enabled ${protocol.toUpperCase()} connection "${connectionId}"`);
   }
@@ -33,24 +36,46 @@ export function sessionContext(runtime: Runtime, now: Date): SessionContext {
   };
 }
 
+/** How many times a login reads again when a racing writer changed its user first. */
+const STALE_RETRIES = 4;
+
 /**
  * The end of every login, SAML or OIDC alike: find, link or create the user through the one
- * provisioning core, mint the session, and audit what happened.
+ * provisioning core, and commit it with the session, the audit events and (SAML) the spent
+ * assertion in one transaction. A returning user's login reads one item (its identity link, with
+ * its copy of the user) and writes one transaction; a user changed since its copy was written
+ * fails the commit's check and is read again. Then the session token is signed.
  *
- * @throws AppError the codes of `provisionUser`, and `service_unavailable`.
+ * @throws AppError the codes of `planProvisioning`, and `seat_limit_reached`, `email_in_use`,
+ *   `saml_replay`, `saml_in_response_to_mismatch` (the spent assertion's), `service_unavailable`.
  */
-export async function signIn(runtime: Runtime, connection: Connection, identity: AssertedIdentity, now: Date): Promise<{ token: string; expiresAt: number }> {
+export async function signIn(
+  runtime: Runtime,
+  connection: Connection,
+  identity: AssertedIdentity,
+  now: Date,
+  assertion?: AssertionUse,
+): Promise<{ token: string; expiresAt: number }> {
   const base = { tenantId: connection.tenantId, at: now.toISOString(), connectionId: connection.id };
-  const { user, created, linked, changes } = await provisionUser(runtime.store, connection, identity, now).catch(async (error: unknown) => {
-    if (isAppError(error, 'seat_limit_reached')) await audit(runtime, { ...base, type: 'seat_limit.reached' });
-    throw error;
-  });
-  if (created) await audit(runtime, { ...base, type: 'user.created', userId: user.id });
-  if (linked) await audit(runtime, { ...base, type: 'user.linked', userId: user.id });
-  if (!created && changes.length) await audit(runtime, { ...base, type: 'user.updated', userId: user.id, detail: { changes } });
-  const { token, claims } = await mintSession(sessionContext(runtime, now), user, connection);
-  await audit(runtime, { ...base, type: 'login.succeeded', userId: user.id, detail: { sessionId: claims.sid } });
-  return { token, expiresAt: claims.exp };
+  for (let attempt = 0; attempt <= STALE_RETRIES; attempt++) {
+    const plan = await planProvisioning(runtime.store, connection, identity, now, { fromCopy: attempt === 0 });
+    const { write, user } = provisioningWrite(plan, now);
+    const { session, claims } = newSession(sessionContext(runtime, now), user, connection);
+    const events: AuditEvent[] = [
+      ...(plan.kind === 'create' ? [{ ...base, type: 'user.created', userId: user.id } as const] : []),
+      ...(plan.kind === 'link' ? [{ ...base, type: 'user.linked', userId: user.id } as const] : []),
+      ...(plan.kind !== 'create' && plan.changes.length ? [{ ...base, type: 'user.updated', userId: user.id, detail: { changes: plan.changes } } as const] : []),
+      { ...base, type: 'login.succeeded', userId: user.id, detail: { sessionId: session.id } },
+    ];
+    const committed = await runtime.store.commitSignIn({ ...(assertion ? { assertion } : {}), write, session, audit: events }).catch(async (error: unknown) => {
+      if (isAppError(error, 'seat_limit_reached')) await audit(runtime, { ...base, type: 'seat_limit.reached' });
+      throw error;
+    });
+    if (committed === 'stale') continue;
+    for (const event of events) await announceStored(runtime, event);
+    return { token: await signSessionToken(claims, runtime.signer), expiresAt: claims.exp };
+  }
+  throw new AppError('service_unavailable', 'the account kept changing while signing in; try again');
 }
 
 /** Runs a login attempt and audits its refusal with the refusal's code (outages are logged, not audited). */

@@ -21,7 +21,8 @@ import { idpCert, responseFor, testStore } from '../support/harness';
  */
 
 const dir = mkdtempSync(join(tmpdir(), 'sso-sp-keys-'));
-const env = { ...process.env, LOCAL_SECRETS_FILE: join(dir, 'secrets.json') };
+// The admin CLI changes the connection beside the server's store, as from another process: no cache between them.
+const env = { ...process.env, LOCAL_SECRETS_FILE: join(dir, 'secrets.json'), CONNECTION_CACHE_SECONDS: '0' };
 const store = testStore();
 
 async function admin(...argv: string[]) {

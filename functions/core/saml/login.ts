@@ -1,11 +1,15 @@
-import { AppError } from '../errors';
+import { AppError, isAppError, type ErrorCode } from '../errors';
 import type { SamlConnection } from '../model';
 import type { Runtime } from '../runtime';
+import type { AssertionUse } from '../store/store';
 import { allowedReturnTo } from '../sessions';
 import { auditRefusal, findConnection, signIn } from '../sign-in';
 import { createAuthnRequest, decryptionKeySecrets, signsAuthnRequests, spEndpoints, spKeysFor, spMetadata } from './service-provider';
 import { samlIdentity } from './subject';
 import { verifySamlResponse, type SamlChecks } from './verify-response';
+
+/** The refusals of a login whose assertion is not spent: those of spending it, and an outage. */
+const SPENDING_REFUSALS: ReadonlySet<ErrorCode> = new Set(['saml_replay', 'saml_in_response_to_mismatch', 'service_unavailable']);
 
 /** How long an SP-initiated login may take at the IdP before its AuthnRequest id is forgotten. */
 const AUTHN_REQUEST_TTL_SECONDS = 10 * 60;
@@ -98,15 +102,20 @@ export async function completeSamlLogin(
       throw new AppError('saml_in_response_to_mismatch', 'this sign-in was started in another browser or tab; start again');
     }
     const identity = samlIdentity(connection, assertion);
-    await runtime.store.consumeAssertion({
+    const spend: AssertionUse = {
       connectionId: connection.id,
       issuer: assertion.issuer,
       assertionId: assertion.assertionId,
       replayableUntil: assertion.replayableUntil,
       inResponseTo: assertion.inResponseTo,
       now,
+    };
+    // The login spends the assertion in its own transaction; a login refused before that still
+    // spends it, so that a replay of a refused response is a replay too.
+    const session = await signIn(runtime, connection, identity, now, spend).catch(async (error: unknown) => {
+      if (isAppError(error) && !SPENDING_REFUSALS.has(error.code)) await runtime.store.consumeAssertion(spend);
+      throw error;
     });
-    const session = await signIn(runtime, connection, identity, now);
     return { ...session, returnTo, acsUrl: spEndpoints(connection, runtime.config.publicBaseUrl).acsUrl };
   });
 }

@@ -9,15 +9,19 @@ export interface AuditStore {
   listAudit(tenantId: string, since: Date, until: Date): Promise<AuditEvent[]>;
 }
 
+/** An audit event's item: one partition per tenant and day, kept `retentionSeconds`. */
+export function auditItem(event: AuditEvent, retentionSeconds: number): Record<string, unknown> {
+  return {
+    ...key.audit(event.tenantId, event.at.slice(0, 10)),
+    sk: `${event.at}#${randomUUID()}`,
+    ...event,
+    expiresAt: epochSeconds(new Date(event.at)) + retentionSeconds,
+  };
+}
+
 export function auditStore(table: TableAccess, auditRetentionSeconds: number): AuditStore {
   return {
-    recordAudit: (event) =>
-      table.put({
-        ...key.audit(event.tenantId, event.at.slice(0, 10)),
-        sk: `${event.at}#${randomUUID()}`,
-        ...event,
-        expiresAt: epochSeconds(new Date(event.at)) + auditRetentionSeconds,
-      }),
+    recordAudit: (event) => table.put(auditItem(event, auditRetentionSeconds)),
 
     async listAudit(tenantId, since, until) {
       const events: AuditEvent[] = [];

@@ -7,7 +7,11 @@ import { ConditionalCheckFailedException, unavailable, type TableAccess } from '
 
 export interface ConnectionStore {
   putConnection(connection: Connection): Promise<void>;
-  getConnection(connectionId: string): Promise<Connection | undefined>;
+  /**
+   * A connection; with `maxAgeSeconds`, one this store read (or wrote) at most that long ago may
+   * serve (a login's read, cached per container; a write through this store replaces its entry).
+   */
+  getConnection(connectionId: string, options?: { maxAgeSeconds?: number }): Promise<Connection | undefined>;
   /**
    * Saves a changed connection as the next version, if it is still at the version it was read at;
    * otherwise `invalid_request` (someone else changed it first: read it again).
@@ -21,8 +25,18 @@ export interface ConnectionStore {
   removeConnection(connectionId: string): Promise<void>;
 }
 
+/** How many connections a container keeps read; past it, the longest kept goes first. */
+const CACHED_CONNECTIONS = 1000;
+
 export function connectionStore(table: TableAccess): ConnectionStore {
   const { TableName, client } = table;
+  // Real time, not a login's clock: tests freeze that at an old response's instant.
+  const cache = new Map<string, { connection: Connection; at: number }>();
+  const remember = (connection: Connection) => {
+    cache.delete(connection.id);
+    if (cache.size >= CACHED_CONNECTIONS) cache.delete(cache.keys().next().value!);
+    cache.set(connection.id, { connection, at: Date.now() });
+  };
 
   /** Deletes the identity links of a connection, found per user of its tenant (links point only to users of their connection's tenant). */
   async function removeLinksOf(connection: Connection): Promise<void> {
@@ -34,16 +48,26 @@ export function connectionStore(table: TableAccess): ConnectionStore {
   }
 
   return {
-    putConnection: (connection) =>
-      table.put({
+    async putConnection(connection) {
+      cache.delete(connection.id);
+      await table.put({
         ...key.connection(connection.id),
         ...connection,
         [TABLE_KEYS.byTenantPartitionKey]: byTenant.connections(connection.tenantId),
         [TABLE_KEYS.byTenantSortKey]: connection.id,
-      }),
-    getConnection: (connectionId) => table.get<Connection>(key.connection(connectionId)),
+      });
+    },
+    async getConnection(connectionId, options = {}) {
+      const cached = cache.get(connectionId);
+      if (cached && options.maxAgeSeconds && Date.now() - cached.at < options.maxAgeSeconds * 1000) return cached.connection;
+      const connection = await table.get<Connection>(key.connection(connectionId));
+      if (connection) remember(connection);
+      else cache.delete(connectionId);
+      return connection;
+    },
     async updateConnection<C extends Connection>(connection: C): Promise<C> {
       const next: C = { ...connection, version: (connection.version ?? 0) + 1 };
+      cache.delete(connection.id);
       try {
         await client.send(
           new PutCommand({
@@ -64,6 +88,7 @@ export function connectionStore(table: TableAccess): ConnectionStore {
     listConnections: (tenantId) => table.queryByTenantIndex<Connection>(byTenant.connections(tenantId)),
 
     async removeConnection(connectionId) {
+      cache.delete(connectionId);
       const connection = await table.get<Connection>(key.connection(connectionId));
       if (!connection) return;
       // Links first, so a failure leaves the connection to remove again; then once more after the

@@ -42,12 +42,17 @@ export const byTenant = {
   setupLinks: (tenantId: string) => `TENANT#${tenantId}#SETUPLINKS`,
 };
 
+/**
+ * An identity link, naming its user and holding a copy of it as of this write, so that a
+ * returning user's login reads one item (the copy is checked against the user at commit).
+ */
 export function linkItem(user: User, link: IdentityLink): Record<string, unknown> {
   return {
     ...key.link(link),
     ...link,
     userId: user.id,
     tenantId: user.tenantId,
+    user,
     [TABLE_KEYS.byTenantPartitionKey]: byTenant.links(user.id),
     [TABLE_KEYS.byTenantSortKey]: `${link.connectionId}#${link.subject}`,
   };

@@ -1,6 +1,7 @@
-import { DeleteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { CancellationReason } from '@aws-sdk/client-dynamodb';
+import { DeleteCommand, UpdateCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import { AppError } from '../errors';
-import type { Session } from '../model';
+import type { Session, User } from '../model';
 import { key } from './keys';
 import { ConditionalCheckFailedException, epochSeconds, failedAt, record, unavailable, type TableAccess } from './table';
 
@@ -21,6 +22,63 @@ export interface AuthnRequestPurpose {
   readonly setupLinkHash: string;
 }
 
+/** What a SAML response spends: its assertion id, remembered per IdP until it expires, and the AuthnRequest it answers. */
+export interface AssertionUse {
+  readonly connectionId: string;
+  /** The IdP's entity id: the replay cache is per IdP, so two connections trusting one IdP share it. */
+  readonly issuer: string;
+  readonly assertionId: string;
+  readonly replayableUntil: Date;
+  readonly inResponseTo: string | undefined;
+  readonly now: Date;
+  /** The purpose the request must have been recorded with; without it, only a login's request is consumed. */
+  readonly purpose?: AuthnRequestPurpose['purpose'];
+}
+
+type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
+
+/**
+ * The transaction items that spend an assertion: its id put into the replay cache and its
+ * AuthnRequest deleted, each only if unused; and the refusal that a failed one means.
+ */
+export function assertionItems(TableName: string, use: AssertionUse): { items: TransactItem[]; refusal: (reasons: CancellationReason[], offset?: number) => AppError | undefined } {
+  const now = epochSeconds(use.now);
+  const items: TransactItem[] = [
+    {
+      // TTL deletes lazily, so an expired entry still present must not block a fresh id.
+      Put: {
+        TableName,
+        Item: { ...key.assertion(use.issuer, use.assertionId), expiresAt: epochSeconds(use.replayableUntil) },
+        ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now',
+        ExpressionAttributeValues: { ':now': now },
+      },
+    },
+  ];
+  if (use.inResponseTo !== undefined) {
+    items.push({
+      // A conditional delete, so two posts answering the same request cannot both succeed.
+      Delete: {
+        TableName,
+        Key: key.authnRequest(use.connectionId, use.inResponseTo),
+        // A test login's request can never complete a real login, nor the reverse.
+        ConditionExpression: `attribute_exists(pk) AND expiresAt >= :now AND ${use.purpose ? 'purpose = :purpose' : 'attribute_not_exists(purpose)'}`,
+        ExpressionAttributeValues: { ':now': now, ...(use.purpose ? { ':purpose': use.purpose } : {}) },
+      },
+    });
+  }
+  return {
+    items,
+    refusal(reasons, offset = 0) {
+      if (failedAt(reasons, offset)) return new AppError('saml_replay', 'this assertion has been used already');
+      if (items.length > 1 && failedAt(reasons, offset + 1)) return new AppError('saml_in_response_to_mismatch', 'the response answers no pending sign-in (unknown, expired or used)');
+      return undefined;
+    },
+  };
+}
+
+/** A session's item. */
+export const sessionItem = (session: Session): Record<string, unknown> => ({ ...key.session(session.id), ...session });
+
 /** Sessions, and the state of logins in flight: AuthnRequest ids, the assertion replay cache, OIDC states. */
 export interface LoginStateStore {
   /** Remembers an AuthnRequest id until `expiresAt`, so its response can be matched once. */
@@ -32,17 +90,7 @@ export interface LoginStateStore {
    * transaction. Throws `saml_replay` for an id seen before, `saml_in_response_to_mismatch` for an
    * unknown, expired or already used request id.
    */
-  consumeAssertion(input: {
-    connectionId: string;
-    /** The IdP's entity id: the replay cache is per IdP, so two connections trusting one IdP share it. */
-    issuer: string;
-    assertionId: string;
-    replayableUntil: Date;
-    inResponseTo: string | undefined;
-    now: Date;
-    /** The purpose the request must have been recorded with; without it, only a login's request is consumed. */
-    purpose?: AuthnRequestPurpose['purpose'];
-  }): Promise<void>;
+  consumeAssertion(input: AssertionUse): Promise<void>;
   /** Remembers an OIDC login in flight under its `state`, once-only, until `expiresAt`. */
   recordPendingLogin(login: PendingLogin): Promise<void>;
   /**
@@ -52,6 +100,8 @@ export interface LoginStateStore {
   consumePendingLogin(state: string, connectionId: string, now: Date): Promise<PendingLogin>;
   putSession(session: Session): Promise<void>;
   getSession(sessionId: string): Promise<Session | undefined>;
+  /** A session and a user, read in one round trip (what `GET /session` checks). */
+  getSessionAndUser(sessionId: string, userId: string): Promise<{ session: Session | undefined; user: User | undefined }>;
   /** Marks a session revoked; revoking an unknown or revoked session is not an error. */
   revokeSession(sessionId: string, at: Date): Promise<void>;
 }
@@ -67,42 +117,12 @@ export function loginStateStore(table: TableAccess): LoginStateStore {
       return item?.purpose && item.setupLinkHash ? { purpose: item.purpose, setupLinkHash: item.setupLinkHash } : undefined;
     },
 
-    async consumeAssertion({ connectionId, issuer, assertionId, replayableUntil, inResponseTo, now: at, purpose }) {
-      const now = epochSeconds(at);
+    async consumeAssertion(use) {
+      const spend = assertionItems(TableName, use);
       // A transaction cancelled by a concurrent one changed nothing and is run again.
-      const reasons = await table.transact({
-        TransactItems: [
-          {
-            // TTL deletes lazily, so an expired entry still present must not block a fresh id.
-            Put: {
-              TableName,
-              Item: { ...key.assertion(issuer, assertionId), expiresAt: epochSeconds(replayableUntil) },
-              ConditionExpression: 'attribute_not_exists(pk) OR expiresAt < :now',
-              ExpressionAttributeValues: { ':now': now },
-            },
-          },
-          ...(inResponseTo === undefined
-            ? []
-            : [
-                {
-                  // A conditional delete, so two posts answering the same request cannot both succeed.
-                  Delete: {
-                    TableName,
-                    Key: key.authnRequest(connectionId, inResponseTo),
-                    // A test login's request can never complete a real login, nor the reverse.
-                    ConditionExpression: `attribute_exists(pk) AND expiresAt >= :now AND ${purpose ? 'purpose = :purpose' : 'attribute_not_exists(purpose)'}`,
-                    ExpressionAttributeValues: { ':now': now, ...(purpose ? { ':purpose': purpose } : {}) },
-                  },
-                },
-              ]),
-        ],
-      }, { retryConflicts: 8 });
+      const reasons = await table.transact({ TransactItems: spend.items }, { retryConflicts: 8 });
       if (!reasons) return;
-      if (failedAt(reasons, 0)) throw new AppError('saml_replay', 'this assertion has been used already');
-      if (failedAt(reasons, 1)) {
-        throw new AppError('saml_in_response_to_mismatch', 'the response answers no pending sign-in (unknown, expired or used)');
-      }
-      throw new AppError('service_unavailable', 'the assertion could not be recorded; try signing in again');
+      throw spend.refusal(reasons) ?? new AppError('service_unavailable', 'the assertion could not be recorded; try signing in again');
     },
 
     recordPendingLogin: (login) => table.put({ ...key.pendingLogin(login.state), ...login }),
@@ -127,8 +147,12 @@ export function loginStateStore(table: TableAccess): LoginStateStore {
       }
     },
 
-    putSession: (session) => table.put({ ...key.session(session.id), ...session }),
+    putSession: (session) => table.put(sessionItem(session)),
     getSession: (sessionId) => table.get<Session>(key.session(sessionId)),
+    async getSessionAndUser(sessionId, userId) {
+      const [session, user] = await table.getAll([key.session(sessionId), key.user(userId)]);
+      return { session: session as Session | undefined, user: user as User | undefined };
+    },
     async revokeSession(sessionId, at) {
       try {
         await client.send(

@@ -6,20 +6,22 @@ import { connectionStore, type ConnectionStore } from './connections';
 import { loginStateStore, type LoginStateStore } from './login-state';
 import { scimStore, type ScimStore } from './scim';
 import { setupLinkStore, type SetupLinkStore } from './setup-links';
+import { signInStore, type SignInStore } from './sign-ins';
 import { tableAccess } from './table';
 import { tenantStore, type TenantStore } from './tenants';
 import { userStore, type UserStore } from './users';
 
-export type { PendingLogin } from './login-state';
+export type { AssertionUse, PendingLogin } from './login-state';
+export type { SignInWrite } from './sign-ins';
 
 /**
  * The store: the domain's verbs on the one table, composed of one module per aggregate (tenants,
- * connections, users and identities, sessions and login state, audit, SCIM, setup links). Only the modules of
+ * connections, users and identities, sessions and login state, a login's one commit, audit, SCIM, setup links). Only the modules of
  * this folder import the DynamoDB SDK; they turn conditional-check failures into domain errors
  * where they happen, any other DynamoDB failure is `service_unavailable`, and nothing is left
  * half-written because every multi-item change is one transaction.
  */
-export interface Store extends TenantStore, ConnectionStore, UserStore, LoginStateStore, AuditStore, ScimStore, SetupLinkStore {}
+export interface Store extends TenantStore, ConnectionStore, UserStore, LoginStateStore, SignInStore, AuditStore, ScimStore, SetupLinkStore {}
 
 export interface StoreOptions {
   readonly tableName: string;
@@ -65,6 +67,7 @@ export function createStore(options: StoreOptions): Store {
     ...connectionStore(table),
     ...userStore(table),
     ...loginStateStore(table),
+    ...signInStore(table, auditRetentionSeconds),
     ...auditStore(table, auditRetentionSeconds),
     ...scimStore(table),
     ...setupLinkStore(table),

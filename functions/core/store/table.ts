@@ -1,14 +1,17 @@
+import { randomUUID } from 'node:crypto';
 import {
   ConditionalCheckFailedException,
   TransactionCanceledException,
   type CancellationReason,
 } from '@aws-sdk/client-dynamodb';
 import {
+  BatchGetCommand,
   DeleteCommand,
   GetCommand,
   PutCommand,
   QueryCommand,
   TransactWriteCommand,
+  type BatchGetCommandOutput,
   type DynamoDBDocumentClient,
   type QueryCommandInput,
   type TransactWriteCommandInput,
@@ -25,11 +28,15 @@ export interface TableAccess {
   readonly TableName: string;
   readonly client: DynamoDBDocumentClient;
   get<T>(Key: Record<string, string>): Promise<T | undefined>;
+  /** Several items in one round trip (strongly consistent), in the order of their keys. */
+  getAll(keys: readonly Record<string, string>[]): Promise<(Record<string, unknown> | undefined)[]>;
   put(Item: Record<string, unknown>): Promise<void>;
   /** Deletes an item; with a condition, a failed condition is `false` rather than an error. */
   remove(Key: Record<string, string>, condition?: { ConditionExpression: string; ExpressionAttributeValues?: Record<string, unknown> }): Promise<boolean>;
   /**
-   * Runs one transaction: `undefined` when it committed, else the cancellation reasons. With
+   * Runs one transaction: `undefined` when it committed, else the cancellation reasons. Each
+   * attempt carries its own client token, so the SDK's retry of an attempt whose answer was lost
+   * cannot apply it twice (nor fail on its own first write's conditions). With
    * `retryConflicts`, a transaction cancelled only because a concurrent one held an item (no
    * condition failed) is run again, up to that many times, after a growing random pause.
    */
@@ -103,6 +110,24 @@ export function tableAccess(TableName: string, client: DynamoDBDocumentClient): 
         return unavailable(error);
       }
     },
+    async getAll(keys) {
+      const found = new Map<string, Record<string, unknown>>();
+      const id = (item: Record<string, unknown>) => `${String(item.pk)}\u0000${String(item.sk)}`;
+      let pending: Record<string, unknown>[] | undefined = [...keys];
+      try {
+        // BatchGetItem may leave keys unprocessed under load: those are asked for again.
+        for (let attempt = 0; pending?.length; attempt++) {
+          if (attempt > 0) await conflictPause(attempt);
+          const { Responses, UnprocessedKeys }: BatchGetCommandOutput = await client.send(new BatchGetCommand({ RequestItems: { [TableName]: { Keys: pending, ConsistentRead: true } } }));
+          for (const item of Responses?.[TableName] ?? []) found.set(id(item), item);
+          pending = UnprocessedKeys?.[TableName]?.Keys;
+          if (pending?.length && attempt >= 5) throw new Error('DynamoDB left keys of a batch read unprocessed');
+        }
+      } catch (error) {
+        return unavailable(error);
+      }
+      return keys.map((key) => record<Record<string, unknown>>(found.get(id(key))));
+    },
     async put(Item) {
       try {
         await client.send(new PutCommand({ TableName, Item }));
@@ -123,7 +148,7 @@ export function tableAccess(TableName: string, client: DynamoDBDocumentClient): 
       for (let attempt = 0; ; attempt++) {
         let reasons: CancellationReason[];
         try {
-          await client.send(new TransactWriteCommand(input));
+          await client.send(new TransactWriteCommand({ ClientRequestToken: randomUUID(), ...input }));
           return undefined;
         } catch (error) {
           if (!(error instanceof TransactionCanceledException)) return unavailable(error);

@@ -1,5 +1,4 @@
-import { randomUUID } from 'node:crypto';
-import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, type TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import { AppError, type ErrorCode } from '../errors';
 import type { Connection, IdentityLink, Tenant, User } from '../model';
 import { byTenant, key, linkItem, userItem } from './keys';
@@ -11,18 +10,20 @@ export interface UserStore {
    * The user an identity is linked to; none when the connection does not exist or the user is
    * not of the connection's tenant (such a stale link is deleted).
    */
-  findUserByLink(link: IdentityLink): Promise<User | undefined>;
+  findUserByLink(link: IdentityLink, options?: { tenantId?: string }): Promise<User | undefined>;
+  /**
+   * As `findUserByLink` for a login of the connection's tenant, from the link item alone where it
+   * holds a copy of its user (written with the link, and again by every login that changes the
+   * user): `copy` then says the user is as of that write, which a login's commit checks
+   * (`SignInWrite`), so a user changed or deactivated since is read again, never trusted stale.
+   */
+  findSignInUser(link: IdentityLink, tenantId: string): Promise<{ user: User; copy: boolean } | undefined>;
   /** The tenant's user holding this normalized email, if any. */
   findUserByEmail(tenantId: string, email: string): Promise<User | undefined>;
   /** The tenant's user of this SCIM `userName` (compared without regard to case), if any. */
   findUserByUserName(tenantId: string, userName: string): Promise<User | undefined>;
   /** The tenant's user of this SCIM `externalId` (compared exactly), if any. */
   findUserByExternalId(tenantId: string, externalId: string): Promise<User | undefined>;
-  /**
-   * Links another identity to an existing user. If a racing login linked it first, the user it
-   * was linked to is returned.
-   */
-  linkIdentity(user: User, link: IdentityLink): Promise<User>;
   getUser(userId: string): Promise<User | undefined>;
   /**
    * Creates a user (at version 1) with its email, `userName` and `externalId` keys, identity link
@@ -67,59 +68,130 @@ const UNIQUE_KEYS = [
 
 type UniqueKey = (typeof UNIQUE_KEYS)[number];
 
+type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
+
 const sameKey = (unique: UniqueKey, tenantId: string, a: string | undefined, b: string | undefined) =>
   a === b || (a !== undefined && b !== undefined && unique.key(tenantId, a).pk === unique.key(tenantId, b).pk);
 
-export function userStore(table: TableAccess): UserStore {
-  const { TableName, client } = table;
-  const get = table.get;
-  const transact = table.transact;
+/** The condition that a user is stored as `seen` was read: its version, or for a user stored before versions, its `updatedAt`. */
+function unchangedSince(seen: User) {
+  return seen.version === undefined
+    ? { ConditionExpression: 'attribute_not_exists(version) AND updatedAt = :seen', ExpressionAttributeValues: { ':seen': seen.updatedAt } }
+    : { ConditionExpression: 'version = :seen', ExpressionAttributeValues: { ':seen': seen.version } };
+}
 
-  /** The key items that move when a user's unique values change, and which of them may collide. */
-  function keyMoves(previous: User | undefined, next: User) {
-    const items: Record<string, unknown>[] = [];
-    const puts: { index: number; unique: UniqueKey }[] = [];
+/**
+ * A user's writes as transaction items, each with the condition that keeps the users consistent,
+ * and the positions whose failure means something: the one place that knows how a user, its key
+ * items, its identity links and its seat are written together (by `UserStore` and by a login's commit).
+ */
+export interface UserWrites {
+  readonly items: TransactItem[];
+  /** Key items that collide with another user's value, by position. */
+  readonly uniques: { index: number; unique: UniqueKey }[];
+  /** The position of the user's own item (its version check) and of the identity link, and of the seat. */
+  readonly userAt: number;
+  readonly linkAt: number;
+  readonly seatAt: number;
+}
+
+export function userWrites(TableName: string) {
+  /** The key items that move when a user's unique values change. */
+  function keyMoves(previous: User | undefined, next: User, into: TransactItem[], uniques: UserWrites['uniques']): void {
     for (const unique of UNIQUE_KEYS) {
       const before = previous?.[unique.field];
       const after = next[unique.field];
       if (sameKey(unique, next.tenantId, before, after)) continue;
       if (previous && before !== undefined) {
-        items.push({ Delete: { TableName, Key: unique.key(previous.tenantId, before), ConditionExpression: 'userId = :id', ExpressionAttributeValues: { ':id': previous.id } } });
+        into.push({ Delete: { TableName, Key: unique.key(previous.tenantId, before), ConditionExpression: 'userId = :id', ExpressionAttributeValues: { ':id': previous.id } } });
       }
       if (after !== undefined) {
-        puts.push({ index: items.length, unique });
-        items.push({ Put: { TableName, Item: { ...unique.key(next.tenantId, after), userId: next.id }, ConditionExpression: 'attribute_not_exists(pk)' } });
+        uniques.push({ index: into.length, unique });
+        into.push({ Put: { TableName, Item: { ...unique.key(next.tenantId, after), userId: next.id }, ConditionExpression: 'attribute_not_exists(pk)' } });
       }
     }
-    return { items, puts };
   }
 
-  function collision(reasons: Parameters<typeof failedAt>[0], puts: { index: number; unique: UniqueKey }[], offset: number): AppError | undefined {
-    const hit = puts.find(({ index }) => failedAt(reasons, index + offset));
-    return hit && new AppError(hit.unique.code, hit.unique.detail);
-  }
+  /** An identity link holding a copy of its user: new (`attribute_not_exists`), or rewritten while it is still this user's. */
+  const linkPut = (user: User, link: IdentityLink, existing: boolean): TransactItem => ({
+    Put: {
+      TableName,
+      Item: linkItem(user, link),
+      ...(existing ? { ConditionExpression: 'userId = :id', ExpressionAttributeValues: { ':id': user.id } } : { ConditionExpression: 'attribute_not_exists(pk)' }),
+    },
+  });
 
-  /** Writes `next` over `previous` if it is still the stored version: `undefined` when written, else the stored user. */
+  const seatTaken = (tenantId: string): TransactItem => ({
+    Update: {
+      TableName,
+      Key: key.tenant(tenantId),
+      UpdateExpression: 'SET seatCount = seatCount + :one',
+      ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(seatLimit) OR seatCount < seatLimit)',
+      ExpressionAttributeValues: { ':one': 1 },
+    },
+  });
+
+  return {
+    /** A new user (at version 1) with its seat, identity link (if any) and key items. */
+    create(user: User, link: IdentityLink | undefined): UserWrites {
+      const items: TransactItem[] = [seatTaken(user.tenantId)];
+      const uniques: UserWrites['uniques'] = [];
+      if (link) items.push(linkPut(user, link, false));
+      items.push({ Put: { TableName, Item: userItem(user), ConditionExpression: 'attribute_not_exists(pk)' } });
+      keyMoves(undefined, user, items, uniques);
+      return { items, uniques, seatAt: 0, linkAt: link ? 1 : -1, userAt: link ? 2 : 1 };
+    },
+
+    /**
+     * `next` over `previous` if that is still the stored version (optimistic: a racing login,
+     * admin or SCIM change that got there first wins), its moved key items, and with `link`, that
+     * identity link rewritten with the new copy of the user (`linkIsNew`: the link is made now).
+     * Without a change (`next` undefined), only the check that the user is unchanged.
+     */
+    update(previous: User, next: User | undefined, link?: { link: IdentityLink; isNew: boolean }): UserWrites {
+      const stored = next ?? previous;
+      const items: TransactItem[] = [
+        next
+          ? { Put: { TableName, Item: userItem(next), ...unchangedSince(previous) } }
+          : { ConditionCheck: { TableName, Key: key.user(previous.id), ...unchangedSince(previous) } },
+      ];
+      const uniques: UserWrites['uniques'] = [];
+      if (next) keyMoves(previous, next, items, uniques);
+      const linkAt = link ? items.push(linkPut(stored, link.link, !link.isNew)) - 1 : -1;
+      return { items, uniques, userAt: 0, linkAt, seatAt: -1 };
+    },
+  };
+}
+
+/** The version a write gives a user: one past the version it replaces. */
+export const nextVersion = (previous: User, next: User): User => ({ ...next, version: (previous.version ?? 0) + 1 });
+
+/** The domain error of a key item that collided with another user's value, if one did. */
+export function collision(reasons: Parameters<typeof failedAt>[0], writes: UserWrites, offset = 0): AppError | undefined {
+  const hit = writes.uniques.find(({ index }) => failedAt(reasons, index + offset));
+  return hit && new AppError(hit.unique.code, hit.unique.detail);
+}
+
+/** The refusal of a user's creation that found no seat left (`not_found` for a tenant that is gone). */
+export async function seatLimitReached(table: Pick<TableAccess, 'get'>, tenantId: string): Promise<AppError> {
+  const tenant = await table.get<Tenant>(key.tenant(tenantId));
+  if (!tenant) return new AppError('not_found', `tenant ${tenantId} does not exist`);
+  return new AppError('seat_limit_reached', `all ${tenant.seatLimit} seats of this organization are taken`);
+}
+
+export function userStore(table: TableAccess): UserStore {
+  const { TableName, client } = table;
+  const get = table.get;
+  const transact = table.transact;
+  const writes = userWrites(TableName);
+
+  /** Writes `next` over `previous` if it is still the stored version: the user as written, else the stored user. */
   async function writeUser(previous: User, proposed: User): Promise<{ written: User } | { current: User | undefined }> {
-    const next: User = { ...proposed, version: (previous.version ?? 0) + 1 };
-    const moves = keyMoves(previous, next);
-    const reasons = await transact({
-      TransactItems: [
-        // Optimistic: a racing login, admin or SCIM change that got there first wins, and this one is dropped.
-        {
-          Put: {
-            TableName,
-            Item: userItem(next),
-            ...(previous.version === undefined
-              ? { ConditionExpression: 'attribute_not_exists(version) AND updatedAt = :seen', ExpressionAttributeValues: { ':seen': previous.updatedAt } }
-              : { ConditionExpression: 'version = :seen', ExpressionAttributeValues: { ':seen': previous.version } }),
-          },
-        },
-        ...moves.items,
-      ],
-    });
+    const next = nextVersion(previous, proposed);
+    const write = writes.update(previous, next);
+    const reasons = await transact({ TransactItems: write.items });
     if (!reasons) return { written: next };
-    const taken = collision(reasons, moves.puts, 1);
+    const taken = collision(reasons, write);
     if (taken) throw taken;
     return { current: await get<User>(key.user(previous.id)) };
   }
@@ -160,14 +232,17 @@ export function userStore(table: TableAccess): UserStore {
   }
 
   /**
-   * A link counts only when its user belongs to the tenant of the connection it is for: a
-   * connection re-added under a removed id, in another tenant, must never inherit anyone's users.
+   * The user of a link, when it belongs to `tenantId` (by default the tenant of the link's
+   * connection): a connection re-added under a removed id, in another tenant, must never inherit
+   * anyone's users.
    */
-  async function findUserByLink(link: IdentityLink): Promise<User | undefined> {
-    const [found, connection] = await Promise.all([get<{ userId: string }>(key.link(link)), get<Connection>(key.connection(link.connectionId))]);
-    if (!found || !connection) return undefined;
-    const user = await get<User>(key.user(found.userId));
-    if (user && user.tenantId === connection.tenantId) return user;
+  async function linkedUser(found: { userId: string }, link: IdentityLink, tenantId: string | undefined): Promise<User | undefined> {
+    const [user, tenant] = await Promise.all([
+      get<User>(key.user(found.userId)),
+      tenantId ?? get<Connection>(key.connection(link.connectionId)).then((connection) => connection?.tenantId),
+    ]);
+    if (user && tenant !== undefined && user.tenantId === tenant) return user;
+    if (tenant === undefined) return undefined;
     // A link that outlived its user (a removal raced a login) or its connection would block the identity forever.
     try {
       await client.send(new DeleteCommand({ TableName, Key: key.link(link), ConditionExpression: 'userId = :id', ExpressionAttributeValues: { ':id': found.userId } }));
@@ -175,6 +250,11 @@ export function userStore(table: TableAccess): UserStore {
       if (!(error instanceof ConditionalCheckFailedException)) unavailable(error);
     }
     return undefined;
+  }
+
+  async function findUserByLink(link: IdentityLink, options: { tenantId?: string } = {}): Promise<User | undefined> {
+    const found = await get<{ userId: string }>(key.link(link));
+    return found && linkedUser(found, link, options.tenantId);
   }
 
   async function findByKey(Key: Record<string, string>, tenantId: string): Promise<User | undefined> {
@@ -185,60 +265,33 @@ export function userStore(table: TableAccess): UserStore {
 
   return {
     findUserByLink,
+    async findSignInUser(link, tenantId) {
+      const found = await get<{ userId: string; user?: User }>(key.link(link));
+      if (!found) return undefined;
+      const copy = found.user;
+      if (copy?.id === found.userId && copy.tenantId === tenantId) return { user: copy, copy: true };
+      const user = await linkedUser(found, link, tenantId);
+      return user && { user, copy: false };
+    },
     async findUserByEmail(tenantId, email) {
       const found = await get<{ userId: string }>(key.email(tenantId, email));
       return found ? get<User>(key.user(found.userId)) : undefined;
     },
     findUserByUserName: (tenantId, userName) => findByKey(key.userName(tenantId, userName), tenantId),
     findUserByExternalId: (tenantId, externalId) => findByKey(key.externalId(tenantId, externalId), tenantId),
-    async linkIdentity(user, link) {
-      try {
-        await client.send(
-          new PutCommand({
-            TableName,
-            Item: linkItem(user, link),
-            ConditionExpression: 'attribute_not_exists(pk)',
-          }),
-        );
-        return user;
-      } catch (error) {
-        if (!(error instanceof ConditionalCheckFailedException)) return unavailable(error);
-        const winner = await findUserByLink(link);
-        if (!winner) throw new AppError('service_unavailable', 'the account could not be linked; try signing in again');
-        return winner;
-      }
-    },
     getUser: (userId) => get<User>(key.user(userId)),
 
     async createUser(proposed, link) {
       const user: User = { ...proposed, version: 1 };
-      const seat = {
-        Update: {
-          TableName,
-          Key: key.tenant(user.tenantId),
-          UpdateExpression: 'SET seatCount = seatCount + :one',
-          ConditionExpression: 'attribute_exists(pk) AND (attribute_not_exists(seatLimit) OR seatCount < seatLimit)',
-          ExpressionAttributeValues: { ':one': 1 },
-        },
-      };
-      const linkPut = link && { Put: { TableName, Item: linkItem(user, link), ConditionExpression: 'attribute_not_exists(pk)' } };
-      const userPut = { Put: { TableName, Item: userItem(user), ConditionExpression: 'attribute_not_exists(pk)' } };
-      const moves = keyMoves(undefined, user);
-      const head = [seat, linkPut, userPut].filter((item) => !!item);
-      const items = [...head, ...moves.items];
-      const at = (item: unknown) => items.indexOf(item as (typeof items)[number]);
+      const write = writes.create(user, link);
       for (let attempt = 0; ; attempt++) {
-        const reasons = await transact({ TransactItems: items, ClientRequestToken: randomUUID() });
+        const reasons = await transact({ TransactItems: write.items });
         if (!reasons) return user;
         // The identity was linked by a racing login: that login's user is this one's too.
-        const winner = link && (failedAt(reasons, at(linkPut)) || conflicted(reasons)) ? await findUserByLink(link) : undefined;
+        const winner = link && (failedAt(reasons, write.linkAt) || conflicted(reasons)) ? await findUserByLink(link, { tenantId: user.tenantId }) : undefined;
         if (winner) return winner;
-        if (failedAt(reasons, at(seat))) {
-          const tenant = await get<Tenant>(key.tenant(user.tenantId));
-          if (!tenant) throw new AppError('not_found', `tenant ${user.tenantId} does not exist`);
-          throw new AppError('seat_limit_reached', `all ${tenant.seatLimit} seats of this organization are taken`);
-        }
-        const taken = collision(reasons, moves.puts, head.length);
+        if (failedAt(reasons, write.seatAt)) throw await seatLimitReached(table, user.tenantId);
+        const taken = collision(reasons, write);
         if (taken) throw taken;
         if (!conflicted(reasons) || attempt >= 8) {
           throw new AppError('service_unavailable', 'the account could not be created; try signing in again');
