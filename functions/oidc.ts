@@ -1,31 +1,31 @@
 import { completeOidcLogin, startOidcLogin } from './core/oidc/login';
+import { completeOidcSetupTest } from './core/oidc/setup-test';
 import { runtimeFromEnvironment, type Runtime } from './core/runtime';
-import { logger, cookieValue, httpHandler, pathConnectionId, redirect, signedInRedirect } from './http';
+import { callbackCookie, cookieValue, httpHandler, logger, OIDC_STATE_COOKIE, pathConnectionId, redirect, setupTestAnswer, signedInRedirect, SETUP_RETURN_COOKIE } from './http';
 import { instrumentRuntime } from './observability';
 
-const STATE_COOKIE = 'sso_oidc_state';
-
-/** The OIDC routes: the login redirect and the callback. */
+/** The OIDC routes: the login redirect and the callback (which also ends a setup link's test login). */
 export function createOidcHandler(runtime: Runtime) {
-  const secure = runtime.config.publicBaseUrl.startsWith('https://') ? '; Secure' : '';
-  // Lax reaches the callback (a top-level GET redirect from the provider); the path keeps it there.
-  const stateCookie = (id: string, state: string, maxAge: number) =>
-    `${STATE_COOKIE}=${state}; HttpOnly${secure}; SameSite=Lax; Path=/oidc/${encodeURIComponent(id)}/callback; Max-Age=${maxAge}`;
+  const base = runtime.config.publicBaseUrl;
 
   return httpHandler({
     'GET /oidc/{connectionId}/login': async (event) => {
       const id = pathConnectionId(event);
       const { redirectUrl, state } = await startOidcLogin(runtime, id, event.queryStringParameters?.return_to);
-      return redirect(302, redirectUrl, [stateCookie(id, state, 10 * 60)]);
+      return redirect(302, redirectUrl, [callbackCookie(OIDC_STATE_COOKIE, state, id, 10 * 60, base)]);
     },
 
     'GET /oidc/{connectionId}/callback': async (event) => {
       const id = pathConnectionId(event);
       // openid-client reads code, state and iss from the URL the provider redirected to.
-      const callbackUrl = new URL(`${runtime.config.publicBaseUrl}/oidc/${encodeURIComponent(id)}/callback?${event.rawQueryString ?? ''}`);
-      const session = await completeOidcLogin(runtime, id, callbackUrl, cookieValue(event, STATE_COOKIE));
-      const result = signedInRedirect(session, runtime.clock(), runtime.config.publicBaseUrl);
-      return { ...result, cookies: [...(result.cookies ?? []), stateCookie(id, '', 0)] };
+      const callbackUrl = new URL(`${base}/oidc/${encodeURIComponent(id)}/callback?${event.rawQueryString ?? ''}`);
+      const browserState = cookieValue(event, OIDC_STATE_COOKIE);
+      const clearState = callbackCookie(OIDC_STATE_COOKIE, '', id, 0, base);
+      const test = await completeOidcSetupTest(runtime, id, callbackUrl, browserState);
+      if (test) return setupTestAnswer(test.link, cookieValue(event, SETUP_RETURN_COOKIE), base, [clearState, callbackCookie(SETUP_RETURN_COOKIE, '', id, 0, base)]);
+      const session = await completeOidcLogin(runtime, id, callbackUrl, browserState);
+      const result = signedInRedirect(session, runtime.clock(), base);
+      return { ...result, cookies: [...(result.cookies ?? []), clearState] };
     },
   }, { appUrl: runtime.config.sessionAudience });
 }

@@ -12,14 +12,15 @@ export interface Route {
   readonly group: RouteGroup;
   /**
    * Which per-route throttle of the stage the route gets, on top of the stage-wide limit.
-   * @default - see {@link routeThrottle}: `signIn` for login, ACS, callback and `/scim/` routes
+   * @default - see {@link routeThrottle}: `signIn` for login, ACS, callback, setup test login and `/scim/` routes
    */
   readonly throttle?: RouteThrottle;
 }
 
 /**
  * `signIn`: the routes a login storm or a credential-stuffing run hits (each costs a signature
- * check, a session signature and several DynamoDB writes), and SCIM; `none`: only the stage limit.
+ * check, a session signature and several DynamoDB writes), the test logins of setup links (each
+ * starts a login at the IdP), and SCIM; `none`: only the stage limit.
  */
 export type RouteThrottle = 'signIn' | 'none';
 
@@ -53,6 +54,8 @@ export const ROUTES: readonly Route[] = [
   { method: 'POST', path: '/setup/{token}/saml/activate', group: 'setup' },
   { method: 'GET', path: '/setup/{token}/oidc', group: 'setup' },
   { method: 'POST', path: '/setup/{token}/oidc', group: 'setup' },
+  { method: 'GET', path: '/setup/{token}/oidc/test', group: 'setup' },
+  { method: 'POST', path: '/setup/{token}/oidc/activate', group: 'setup' },
   { method: 'GET', path: '/setup/{token}/scim', group: 'setup' },
   { method: 'POST', path: '/setup/{token}/scim/token', group: 'setup' },
 ];
@@ -77,11 +80,12 @@ export const DEFAULT_ROUTE_KEY = '$default';
 /** The group whose function serves the `$default` route: its handler answers `not_found` for any route key it lacks. */
 export const DEFAULT_ROUTE_GROUP: RouteGroup = 'session';
 
-const SIGN_IN_PATH = /\/(login|acs|callback)$|^\/scim\//;
+const SIGN_IN_PATH = /\/(login|acs|callback)$|^\/setup\/\{token\}\/(saml|oidc)\/test$|^\/scim\//;
 
 /**
  * The per-route throttle of a route: its own `throttle` if set, else `signIn` for the paths that
- * start or complete a login and for every `/scim/` route (so routes added later get it by path).
+ * start or complete a login (a setup link's test login included) and for every `/scim/` route
+ * (so routes added later get it by path).
  */
 export function routeThrottle(route: Route): RouteThrottle {
   return route.throttle ?? (SIGN_IN_PATH.test(route.path) ? 'signIn' : 'none');

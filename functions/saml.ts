@@ -1,11 +1,8 @@
 import { runtimeFromEnvironment, type Runtime } from './core/runtime';
 import { completeSamlLogin, samlMetadata, startSamlLogin } from './core/saml/login';
 import { completeSetupTest } from './core/saml/setup-test';
-import { setupTokenHash } from './core/admin/setup-links';
-import { acsCookie, logger, cookieValue, formFields, httpHandler, pathConnectionId, redirect, signedInRedirect, SAML_REQUEST_COOKIE, SETUP_RETURN_COOKIE } from './http';
-
+import { acsCookie, logger, cookieValue, formFields, httpHandler, pathConnectionId, redirect, setupTestAnswer, signedInRedirect, SAML_REQUEST_COOKIE, SETUP_RETURN_COOKIE } from './http';
 import { instrumentRuntime } from './observability';
-import { page } from './pages';
 
 export { SAML_REQUEST_COOKIE } from './http';
 
@@ -30,19 +27,9 @@ export function createSamlHandler(runtime: Runtime) {
       const browserRequestId = cookieValue(event, SAML_REQUEST_COOKIE);
       const test = await completeSetupTest(runtime, pathConnectionId(event), form.get('SAMLResponse'), browserRequestId);
       if (test) {
-        // Back to the setup page only with the token of the link the test was started for.
-        const token = cookieValue(event, SETUP_RETURN_COOKIE);
         const acsUrl = `${runtime.config.publicBaseUrl}${event.rawPath}`;
         const clear = [requestCookie(acsUrl, '', 0), acsCookie(SETUP_RETURN_COOKIE, '', acsUrl, 0, runtime.config.publicBaseUrl)];
-        if (token && setupTokenHash(token) === test.link.hash) {
-          return redirect(303, `${runtime.config.publicBaseUrl}/setup/${token}/saml${test.link.idp ? `?idp=${encodeURIComponent(test.link.idp)}` : ''}`, clear);
-        }
-        return {
-          statusCode: 200,
-          headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' },
-          cookies: clear,
-          body: page('Test recorded', '<h1>The test sign-in is recorded</h1><p>Open your setup link again to see its result and activate the connection.</p>'),
-        };
+        return setupTestAnswer(test.link, cookieValue(event, SETUP_RETURN_COOKIE), runtime.config.publicBaseUrl, clear);
       }
       const session = await completeSamlLogin(
         runtime,

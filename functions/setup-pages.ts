@@ -77,20 +77,9 @@ export function samlSetupPage(
   const q = `?idp=${encodeURIComponent(input.idp)}`;
   const err = (text: string | undefined, field: string) => (text ? `<p class="error" data-error="${e(field)}">${e(text)}</p>` : '');
   const connection = input.connection;
-  const test = c.link.test;
-  let step3 = '<p>Give us your identity provider\u2019s metadata first.</p>';
-  if (connection) {
-    step3 =
-      `<p>We trust <code data-field="idp-entity-id">${e(connection.idpEntityId)}</code>, signing in at <code>${e(connection.idpSsoUrl)}</code>.</p>` +
-      `<p>Sign in through your identity provider once: we show what a real sign-in would do, without creating an account.</p>` +
-      `<div class="actions"><a class="button${test && test.outcome !== 'refused' ? ' secondary' : ''}" id="test" href="${e(`${c.base}/saml/test${q}`)}">Test the connection</a></div>` +
-      (test ? testResult(test) : '') +
-      (connection.enabled
-        ? `<p class="ok" data-field="status"><strong>Active.</strong> People of ${e(c.tenantName)} can now sign in through ${e(idp.name)}.</p>`
-        : test && test.outcome !== 'refused'
-          ? `<form method="post" action="${e(`${c.base}/saml/activate${q}`)}"><input type="hidden" name="csrf" value="${e(c.csrf)}"><p>The test passed. Turn the connection on for everyone of ${e(c.tenantName)}:</p><div class="actions"><button class="button" id="activate" type="submit">Activate</button></div></form>`
-          : `<p data-field="status">The connection is <strong>not active</strong> yet: activate it once a test passes.</p>`);
-  }
+  const step3 = connection
+    ? `<p>We trust <code data-field="idp-entity-id">${e(connection.idpEntityId)}</code>, signing in at <code>${e(connection.idpSsoUrl)}</code>.</p>` + testAndActivate(c, { protocol: 'saml', idpName: idp.name, q, enabled: connection.enabled })
+    : '<p>Give us your identity provider\u2019s metadata first.</p>';
   return page(
     `Set up ${idp.name}`,
     header(c) +
@@ -108,6 +97,26 @@ export function samlSetupPage(
       `<div class="actions"><button class="button" id="save" type="submit">Save the metadata</button></div></form>` +
       `<h2>3. Test, then activate</h2>${step3}`,
     { style: SETUP_STYLE, script: { nonce: input.nonce, code: SETUP_SCRIPT.replace('%MAX%', String(input.maxBytes)) } },
+  );
+}
+
+/**
+ * Step 3 of a SAML or OIDC page, once the IdP's settings are saved: "Test the connection" (a real
+ * sign-in through the IdP, evaluated, creating nothing), the last test's result, then "Activate"
+ * once a test passed, or the connection's status.
+ */
+function testAndActivate(c: SetupContext, input: { protocol: 'saml' | 'oidc'; idpName: string; q: string; enabled: boolean }): string {
+  const test = c.link.test;
+  const passed = test !== undefined && test.outcome !== 'refused';
+  return (
+    `<p>Sign in through your identity provider once: we show what a real sign-in would do, without creating an account.</p>` +
+    `<div class="actions"><a class="button${passed ? ' secondary' : ''}" id="test" href="${e(`${c.base}/${input.protocol}/test${input.q}`)}">Test the connection</a></div>` +
+    (test ? testResult(test) : '') +
+    (input.enabled
+      ? `<p class="ok" data-field="status"><strong>Active.</strong> People of ${e(c.tenantName)} can now sign in through ${e(input.idpName)}.</p>`
+      : passed
+        ? `<form method="post" action="${e(`${c.base}/${input.protocol}/activate${input.q}`)}"><input type="hidden" name="csrf" value="${e(c.csrf)}"><p>The test passed. Turn the connection on for everyone of ${e(c.tenantName)}:</p><div class="actions"><button class="button" id="activate" type="submit">Activate</button></div></form>`
+        : `<p data-field="status">The connection is <strong>not active</strong> yet: activate it once a test passes.</p>`)
   );
 }
 
@@ -178,9 +187,10 @@ export function oidcSetupPage(
       `<p><label for="clientId">Client id</label></p><input type="text" id="clientId" name="clientId" value="${e(form.clientId ?? saved?.clientId ?? '')}">${err(form.errors?.clientId, 'clientId')}` +
       `<p><label for="clientSecret">Client secret</label>${saved ? ' (stored; leave empty to keep it)' : ''}</p><input type="password" id="clientSecret" name="clientSecret" autocomplete="off" value="">${err(form.errors?.clientSecret, 'clientSecret')}` +
       `<div class="actions"><button class="button" id="save" type="submit">Save</button></div></form>` +
+      `<h2>3. Test, then activate</h2>` +
       (saved
-        ? `<h2>3. Test, then activate</h2><p data-field="status">Saved, <strong>${saved.enabled ? 'active' : 'not active'}</strong>. The secret is stored as a secret and is never shown again. A test login through OpenID Connect is not offered on this page yet: the application\u2019s team activates the connection.</p>`
-        : ''),
+        ? `<p>We trust <code data-field="issuer">${e(saved.issuer)}</code> for client <code>${e(saved.clientId)}</code>; the secret is stored as a secret and is never shown again.</p>` + testAndActivate(c, { protocol: 'oidc', idpName: idp.name, q, enabled: saved.enabled })
+        : '<p>Give us the issuer, client id and secret first.</p>'),
     { style: SETUP_STYLE, script: { nonce: input.nonce, code: SETUP_SCRIPT.replace('%MAX%', '0') } },
   );
 }

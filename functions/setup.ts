@@ -5,9 +5,10 @@ import { secretStoreFromEnvironment, type SecretStore } from './core/admin/secre
 import { AppError, isAppError } from './core/errors';
 import type { SetupLink } from './core/model';
 import { runtimeFromEnvironment, type Runtime } from './core/runtime';
+import { startOidcSetupTest } from './core/oidc/setup-test';
 import { startSetupTest } from './core/saml/setup-test';
 import { spEndpoints, spMetadata } from './core/saml/service-provider';
-import { acsCookie, cookieValue, formFields, httpHandler, logger, redirect, SAML_REQUEST_COOKIE, SETUP_RETURN_COOKIE, type HttpEvent, type HttpResult } from './http';
+import { acsCookie, callbackCookie, cookieValue, formFields, httpHandler, logger, OIDC_STATE_COOKIE, redirect, SAML_REQUEST_COOKIE, SETUP_RETURN_COOKIE, type HttpEvent, type HttpResult } from './http';
 import { instrumentRuntime } from './observability';
 import { oidcSetupPage, pickIdpPage, samlSetupPage, scimSetupPage, SETUP_IDPS, type OidcFormState, type SamlFormState, type SetupContext } from './setup-pages';
 
@@ -52,9 +53,12 @@ export function createSetupHandler(runtime: Runtime, options: { fetch?: typeof f
     checkCsrf(link, form.get('csrf'), cookieValue(event, CSRF_COOKIE));
     return form;
   };
-  const idpOf = (event: HttpEvent) => {
-    const idp = event.queryStringParameters?.idp ?? 'other-saml';
-    return SETUP_IDPS[idp]?.protocol === 'saml' ? idp : 'other-saml';
+  const only = (link: SetupLink, protocol: SetupLink['protocol']) => {
+    if (link.protocol !== protocol) throw new AppError('setup_link_forbidden', `this setup link configures ${link.protocol.toUpperCase()}, not ${protocol.toUpperCase()}`);
+  };
+  const idpOf = (event: HttpEvent, protocol: 'saml' | 'oidc' = 'saml') => {
+    const idp = event.queryStringParameters?.idp ?? `other-${protocol}`;
+    return SETUP_IDPS[idp]?.protocol === protocol ? idp : `other-${protocol}`;
   };
 
   async function samlPage(event: HttpEvent, status: number, form?: SamlFormState): Promise<HttpResult> {
@@ -69,10 +73,8 @@ export function createSetupHandler(runtime: Runtime, options: { fetch?: typeof f
   async function oidcPage(event: HttpEvent, status: number, form?: OidcFormState): Promise<HttpResult> {
     const { link, context, cookies } = await open(event);
     const connection = await setupOidcConnection(runtime.store, link);
-    const requested = event.queryStringParameters?.idp ?? 'other-oidc';
-    const idp = SETUP_IDPS[requested]?.protocol === 'oidc' ? requested : 'other-oidc';
     const nonce = randomBytes(16).toString('base64url');
-    const body = oidcSetupPage(context, { idp, redirectUri: `${base}/oidc/${encodeURIComponent(link.connectionId!)}/callback`, ...(connection ? { connection } : {}), ...(form ? { form } : {}), nonce });
+    const body = oidcSetupPage(context, { idp: idpOf(event, 'oidc'), redirectUri: `${base}/oidc/${encodeURIComponent(link.connectionId!)}/callback`, ...(connection ? { connection } : {}), ...(form ? { form } : {}), nonce });
     return html(status, body, cookies, nonce);
   }
 
@@ -130,6 +132,7 @@ export function createSetupHandler(runtime: Runtime, options: { fetch?: typeof f
     'POST /setup/{token}/saml/activate': async (event) => {
       const { link, context } = await open(event);
       post(event, link);
+      only(link, 'saml');
       await activateSetupConnection(runtime, link);
       return redirect(303, `${context.base}/saml?idp=${encodeURIComponent(idpOf(event))}`);
     },
@@ -141,8 +144,9 @@ export function createSetupHandler(runtime: Runtime, options: { fetch?: typeof f
       const form = post(event, link);
       const given = { issuer: form.get('issuer')?.trim() ?? '', clientId: form.get('clientId')?.trim() ?? '' };
       const clientSecret = form.get('clientSecret') ?? '';
-      const idp = event.queryStringParameters?.idp ?? 'other-oidc';
+      const idp = idpOf(event, 'oidc');
       try {
+        if (link.protocol === 'oidc') await runtime.store.updateSetupLink(link.hash, { idp });
         await saveSetupOidc(runtime, { ...link, idp }, { ...given, clientSecret }, secretStore(), options.fetch);
       } catch (error) {
         if (isAppError(error, 'invalid_request') || isAppError(error, 'service_unavailable')) {
@@ -155,9 +159,27 @@ export function createSetupHandler(runtime: Runtime, options: { fetch?: typeof f
       return redirect(303, `${context.base}/oidc?idp=${encodeURIComponent(idp)}`);
     },
 
+    'GET /setup/{token}/oidc/test': async (event) => {
+      const { link } = await open(event);
+      const test = await startOidcSetupTest(runtime, link);
+      await auditSetupUse(runtime, link, 'connection.test_started');
+      return redirect(302, test.redirectUrl, [
+        callbackCookie(OIDC_STATE_COOKIE, test.state, test.connectionId, test.expiresInSeconds, base),
+        callbackCookie(SETUP_RETURN_COOKIE, event.pathParameters!.token!, test.connectionId, test.expiresInSeconds, base),
+      ]);
+    },
+
+    'POST /setup/{token}/oidc/activate': async (event) => {
+      const { link, context } = await open(event);
+      post(event, link);
+      only(link, 'oidc');
+      await activateSetupConnection(runtime, link);
+      return redirect(303, `${context.base}/oidc?idp=${encodeURIComponent(idpOf(event, 'oidc'))}`);
+    },
+
     'GET /setup/{token}/scim': async (event) => {
       const { link, context, cookies } = await open(event);
-      if (link.protocol !== 'scim') throw new AppError('setup_link_forbidden', `this setup link configures ${link.protocol.toUpperCase()}, not SCIM`);
+      only(link, 'scim');
       const nonce = randomBytes(16).toString('base64url');
       return html(200, scimSetupPage(context, { baseUrl: `${base}/scim/v2`, nonce }), cookies, nonce);
     },
@@ -165,7 +187,7 @@ export function createSetupHandler(runtime: Runtime, options: { fetch?: typeof f
     'POST /setup/{token}/scim/token': async (event) => {
       const { link, context, cookies } = await open(event);
       post(event, link);
-      if (link.protocol !== 'scim') throw new AppError('setup_link_forbidden', `this setup link configures ${link.protocol.toUpperCase()}, not SCIM`);
+      only(link, 'scim');
       const issued = await issueScimToken(runtime.store, link.tenantId, runtime.clock());
       await auditSetupUse(runtime, link, 'scim_token.issued', { scimTokenId: issued.id });
       const nonce = randomBytes(16).toString('base64url');

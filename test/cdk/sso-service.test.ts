@@ -172,13 +172,15 @@ describe('SsoService alarms and dashboard', () => {
 describe('SsoService routes', () => {
   const { stack, template } = synthStack({ signInThrottle: { rateLimit: 20, burstLimit: 40 } });
 
-  it('throttles each login, ACS and callback route on its own and keeps the stage-wide limit', () => {
-    const signIn = ROUTES.filter((route) => /\/(login|acs|callback)$/.test(route.path));
+  it('throttles each login, ACS, callback and setup test login route on its own and keeps the stage-wide limit', () => {
+    const signIn = ROUTES.filter((route) => /\/(login|acs|callback|test)$/.test(route.path));
     expect(signIn.map(routeKey).sort()).toEqual([
       'GET /login',
       'GET /oidc/{connectionId}/callback',
       'GET /oidc/{connectionId}/login',
       'GET /saml/{connectionId}/login',
+      'GET /setup/{token}/oidc/test',
+      'GET /setup/{token}/saml/test',
       'POST /saml/{connectionId}/acs',
     ]);
     const stage = Object.values(template.findResources('AWS::ApiGatewayV2::Stage'))[0];

@@ -1,16 +1,22 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { generateKeyPair, SignJWT } from 'jose';
 import { runAdmin } from '../../bin/admin';
 import { localSecretStore } from '../../functions/core/admin/secrets';
-import { startTestProvider } from '../support/oidc-provider';
-import { createSetupLink, revokeSetupLink, setupTokenHash } from '../../functions/core/admin/setup-links';
-import type { SamlConnection } from '../../functions/core/model';
+import { startTestProvider, type TestAccount, type TestProvider } from '../support/oidc-provider';
+import { createSetupLink, newCsrfToken, revokeSetupLink, setupTokenHash } from '../../functions/core/admin/setup-links';
+import type { OidcConnection, SamlConnection } from '../../functions/core/model';
+import { completeOidcLogin } from '../../functions/core/oidc/login';
+import { completeOidcSetupTest } from '../../functions/core/oidc/setup-test';
+import { createLocalFileSecrets } from '../../functions/core/secrets';
+import { createOidcHandler } from '../../functions/oidc';
+import { ROUTES, routeKey, routeThrottle } from '../../functions/routes';
 import { createSamlHandler } from '../../functions/saml';
 import { createSetupHandler } from '../../functions/setup';
 import { issueSamlResponse } from '../../local/saml-idp';
-import { createSamlConnection, idpCert, invoke, keys, problemCode, responseFor, testRuntime } from '../support/harness';
+import { createSamlConnection, idpCert, invoke, keys, oidcConnection, problemCode, responseFor, testRuntime } from '../support/harness';
 
 const IDP_ENTITY_ID = 'https://idp.example.test/metadata';
 const metadataXml = (entityId = IDP_ENTITY_ID) =>
@@ -302,6 +308,37 @@ describe('setup-links in the admin CLI', () => {
     expect(problemCode(await invoke(setup, { method: 'GET', url: pathOf(link.url) }))).toBe('setup_link_revoked');
   });
 
+  it("lists the file's tenants' setup links in apply's plan, never their URLs, and warns before --prune removes a link's connection", async () => {
+    const tenantId = await newTenant();
+    const kept = await newLink(tenantId);
+    const revoked = await createSetupLink(runtime, { tenantId, protocol: 'oidc', lifetimeSeconds: 600, now });
+    await revokeSetupLink(runtime.store, revoked.id, now);
+    const browser = await browserOn(kept.url);
+    await browser.postForm('/saml', { csrf: browser.csrf, metadataXml: metadataXml() });
+    const file = join(mkdtempSync(join(tmpdir(), 'sso-setup-apply-')), 'sso.json');
+    writeFileSync(file, JSON.stringify({ tenants: [{ id: tenantId, name: `Acme ${tenantId}` }], connections: [] }));
+
+    const json = await admin('apply', '--file', file, '--dry-run', '--json');
+    expect(json.code).toBe(0);
+    const plan = JSON.parse(json.stdout) as { setupLinks: Record<string, unknown>[] };
+    expect(plan.setupLinks).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ id: kept.id, tenantId, protocol: 'saml', status: 'active', validUntil: kept.validUntil, connectionId: kept.connectionId }),
+        expect.objectContaining({ id: revoked.id, tenantId, protocol: 'oidc', status: 'revoked' }),
+      ]),
+    );
+    expect(plan.setupLinks).toHaveLength(2);
+    const text = await admin('apply', '--file', file, '--dry-run');
+    expect(text.stdout).toMatch(new RegExp(`${tenantId}\\s+${kept.id}\\s+saml\\s+active`));
+    for (const shown of [json.stdout, text.stdout]) {
+      for (const secret of [kept.token, revoked.token, setupTokenHash(kept.token), setupTokenHash(revoked.token)]) expect(shown).not.toContain(secret);
+    }
+
+    const prune = await admin('apply', '--file', file, '--dry-run', '--prune');
+    expect(prune.stderr).toContain(`connection ${kept.connectionId}: made through setup link ${kept.id}`);
+    expect(await runtime.store.getConnection(kept.connectionId!)).toBeDefined();
+  });
+
   it('refuses a lifetime over 30 days or a protocol it does not know, as bad input', async () => {
     const tenantId = await newTenant();
     expect((await admin('setup-links', 'create', '--tenant', tenantId, '--expires', '31d')).code).toBe(2);
@@ -340,5 +377,206 @@ describe('an OIDC setup link', () => {
     } finally {
       await op.stop();
     }
+  });
+});
+
+describe("an OIDC setup link's test login, through a real OpenID Provider", () => {
+  const CLIENT_ID = 'acme-oidc-app';
+  const CLIENT_SECRET = `op-secret-${randomUUID()}`;
+  // The callback reads the client secret the setup page stored, from the same secrets file.
+  const oidcRuntime = { ...runtime, secrets: createLocalFileSecrets(secretsFile) };
+  const oidc = createOidcHandler(oidcRuntime);
+  /** The provider needs each redirect URI up front, so the links (and their connection ids) are made first. */
+  const links: Awaited<ReturnType<typeof createSetupLink>>[] = [];
+  let op: TestProvider;
+
+  beforeAll(async () => {
+    for (let i = 0; i < 10; i++) links.push(await createSetupLink(runtime, { tenantId: await newTenant(), protocol: 'oidc', lifetimeSeconds: 3600, now }));
+    op = await startTestProvider({
+      clients: [{ client_id: CLIENT_ID, client_secret: CLIENT_SECRET, redirect_uris: links.map((link) => `${runtime.config.publicBaseUrl}/oidc/${link.connectionId}/callback`) }],
+    });
+  });
+  afterAll(() => op.stop());
+  // ID tokens carry the real time: the service's clock must not lag behind it.
+  beforeEach(() => {
+    now = new Date();
+  });
+
+  const person = (overrides: Partial<TestAccount> = {}): TestAccount => {
+    const sub = `admin-${randomUUID().slice(0, 8)}`;
+    return { sub, email: `${sub}@example.test`, email_verified: true, name: 'Ada Admin', ...overrides };
+  };
+
+  /** The next link, with the provider saved through its page by the IT admin's browser (its CSRF cookie and form token). */
+  async function savedLink() {
+    const link = links.shift()!;
+    const page = await invoke(setup, { method: 'GET', url: `${pathOf(link.url)}/oidc?idp=okta-oidc`, headers: { accept: 'text/html' } });
+    const cookie = page.cookies!.find((c) => c.startsWith('sso_setup_csrf='))!.split(';')[0]!;
+    const csrf = /name="csrf" value="([^"]+)"/.exec(String(page.body))![1]!;
+    const post = (path: string, fields: Record<string, string> = {}) =>
+      invoke(setup, { method: 'POST', url: `${pathOf(link.url)}${path}`, headers: { 'content-type': 'application/x-www-form-urlencoded', cookie }, body: new URLSearchParams({ csrf, ...fields }).toString() });
+    expect((await post('/oidc?idp=okta-oidc', { issuer: op.issuer, clientId: CLIENT_ID, clientSecret: CLIENT_SECRET })).statusCode).toBe(303);
+    return { link, cookie, post, connectionId: link.connectionId! };
+  }
+
+  /** "Test the connection", then the provider's login as `who`: the URL it redirects back to, and the cookies the browser brings. */
+  async function testLogin(link: { url: string }, who: TestAccount) {
+    op.signInAs(who);
+    const start = await invoke(setup, { method: 'GET', url: `${pathOf(link.url)}/oidc/test` });
+    expect(start.statusCode).toBe(302);
+    const authorization = new URL(String(start.headers?.location));
+    const cookie = start.cookies!.map((c) => c.split(';')[0]).join('; ');
+    return { start, authorization, cookie, callback: await op.authorize(authorization.href) };
+  }
+
+  const callback = (url: URL, cookie: string) => invoke(oidc, { method: 'GET', url: url.pathname + url.search, headers: { cookie } });
+  const storedLink = (link: { token: string }) => runtime.store.findSetupLink(setupTokenHash(link.token));
+  const tenantEvents = (tenantId: string) => runtime.events.published.filter((e) => e.tenantId === tenantId);
+
+  it('signs in at the provider, shows the evaluation without creating a user or a session, and activates only then', async () => {
+    const { link, cookie, post, connectionId } = await savedLink();
+    expect(problemCode(await post('/oidc/activate'))).toBe('setup_not_tested');
+
+    const who = person({ groups: ['engineering'] });
+    const { start, authorization, cookie: browser, callback: redirect } = await testLogin(link, who);
+    expect(Object.fromEntries(authorization.searchParams)).toMatchObject({ response_type: 'code', client_id: CLIENT_ID, code_challenge_method: 'S256', redirect_uri: `${runtime.config.publicBaseUrl}/oidc/${connectionId}/callback` });
+    expect(authorization.searchParams.get('state')).toBeTruthy();
+    expect(authorization.searchParams.get('nonce')).toBeTruthy();
+    for (const name of ['sso_oidc_state', 'sso_setup_return']) {
+      expect(start.cookies!.find((c) => c.startsWith(`${name}=`))).toMatch(new RegExp(`HttpOnly.*Path=/oidc/${connectionId}/callback`));
+    }
+
+    const answer = await callback(redirect, browser);
+    expect(answer.statusCode).toBe(303);
+    expect(answer.headers?.location).toBe(`${link.url}/oidc?idp=okta-oidc`);
+    expect(answer.cookies?.some((c) => c.startsWith('sso_session='))).toBe(false);
+    expect(await runtime.store.findUserByEmail(link.tenantId, who.email!)).toBeUndefined();
+    expect(await runtime.store.findUserByLink({ connectionId, subject: who.sub })).toBeUndefined();
+    expect(tenantEvents(link.tenantId).some((e) => e.type === 'user.created' || e.type === 'login.succeeded')).toBe(false);
+    expect((await storedLink(link))?.test).toMatchObject({ outcome: 'create', subject: who.sub, email: who.email, name: 'Ada Admin', roles: ['member'] });
+
+    // The state is spent: the same answer again reaches no test, and the disabled connection takes no login.
+    expect(problemCode(await callback(redirect, browser))).toBe('unknown_connection');
+
+    const page = await invoke(setup, { method: 'GET', url: `${pathOf(link.url)}/oidc?idp=okta-oidc`, headers: { accept: 'text/html', cookie } });
+    expect(page.body).toContain('Test passed');
+    expect(page.body).toContain(who.email);
+    expect(page.body).toContain('id="activate"');
+
+    expect((await post('/oidc/activate?idp=okta-oidc')).statusCode).toBe(303);
+    expect(await runtime.store.getConnection(connectionId)).toMatchObject({ enabled: true });
+    const used = tenantEvents(link.tenantId).filter((e) => e.type === 'setup_link.used').map((e) => e.detail?.action);
+    expect(used).toEqual(expect.arrayContaining(['oidc.created', 'connection.test_started', 'connection.tested', 'connection.activated']));
+    expect(tenantEvents(link.tenantId).find((e) => e.type === 'connection.activated')).toMatchObject({ connectionId, detail: { setupLinkId: link.id } });
+
+    // Once active, a real login through the same provider signs the person in.
+    op.signInAs(who);
+    const login = await invoke(oidc, { method: 'GET', url: `/oidc/${connectionId}/login` });
+    const signedIn = await callback(await op.authorize(String(login.headers?.location)), String(login.cookies?.[0]).split(';')[0]!);
+    expect(signedIn.statusCode).toBe(303);
+    expect(signedIn.cookies?.some((c) => c.startsWith('sso_session='))).toBe(true);
+    expect(await runtime.store.findUserByLink({ connectionId, subject: who.sub })).toMatchObject({ email: who.email });
+  });
+
+  it('shows a refused test with its reason in words, and refuses activation after it', async () => {
+    const { link, cookie, post, connectionId } = await savedLink();
+    const connection = (await runtime.store.getConnection(connectionId)) as OidcConnection;
+    await runtime.store.putConnection({ ...connection, allowedEmailDomains: ['acme.example'] });
+    const { callback: redirect, cookie: browser } = await testLogin(link, person());
+    expect((await callback(redirect, browser)).statusCode).toBe(303);
+    expect((await storedLink(link))?.test).toMatchObject({ outcome: 'refused', refusal: { code: 'domain_not_allowed', detail: 'example.test is not one of this organization\'s email domains' } });
+    const page = await invoke(setup, { method: 'GET', url: `${pathOf(link.url)}/oidc`, headers: { accept: 'text/html', cookie } });
+    expect(page.body).toContain('Test failed');
+    expect(page.body).toContain('data-field="refusal-code">domain_not_allowed');
+    expect(page.body).not.toContain('id="activate"');
+    expect(problemCode(await post('/oidc/activate'))).toBe('setup_not_tested');
+    expect(await runtime.store.getConnection(connectionId)).toMatchObject({ enabled: false });
+  });
+
+  it("never lets a test's state complete a real login, nor a login's state a test", async () => {
+    const { link, connectionId } = await savedLink();
+    // Enabled, so that only the state's purpose stands between a test and a login.
+    await runtime.store.putConnection({ ...(await runtime.store.getConnection(connectionId))!, enabled: true });
+
+    const test = await testLogin(link, person());
+    const testState = test.authorization.searchParams.get('state')!;
+    await expect(completeOidcLogin(oidcRuntime, connectionId, test.callback, testState)).rejects.toMatchObject({ code: 'oidc_state_mismatch' });
+    // The refused attempt left the test's state alone: the test itself still completes.
+    expect((await callback(test.callback, test.cookie)).statusCode).toBe(303);
+    expect((await storedLink(link))?.test?.outcome).toBe('create');
+
+    const who = person();
+    op.signInAs(who);
+    const login = await invoke(oidc, { method: 'GET', url: `/oidc/${connectionId}/login` });
+    const loginState = new URL(String(login.headers?.location)).searchParams.get('state')!;
+    const loginCallback = await op.authorize(String(login.headers?.location));
+    await expect(completeOidcSetupTest(oidcRuntime, connectionId, loginCallback, loginState)).resolves.toBeUndefined();
+    await expect(runtime.store.consumePendingLogin(loginState, connectionId, now, 'setup-test')).rejects.toMatchObject({ code: 'oidc_state_mismatch' });
+    const signedIn = await callback(loginCallback, `sso_oidc_state=${loginState}`);
+    expect(signedIn.cookies?.some((c) => c.startsWith('sso_session='))).toBe(true);
+  });
+
+  it("cannot test or activate another tenant's connection, nor end a test at one", async () => {
+    const link = links.shift()!;
+    const theirs = oidcConnection({ id: link.connectionId!, tenantId: await newTenant(), issuer: op.issuer, clientId: CLIENT_ID, clientSecretName: 'theirs' }, { enabled: false });
+    await runtime.store.putConnection(theirs);
+    const stored = (await storedLink(link))!;
+    await runtime.store.updateSetupLink(stored.hash, { test: { at: now.toISOString(), outcome: 'create', subject: 's', roles: [], attributes: {} } });
+    expect(problemCode(await invoke(setup, { method: 'GET', url: `${pathOf(link.url)}/oidc/test` }))).toBe('setup_link_forbidden');
+    const csrf = newCsrfToken(stored);
+    const activate = await invoke(setup, { method: 'POST', url: `${pathOf(link.url)}/oidc/activate`, headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: `sso_setup_csrf=${csrf}` }, body: `csrf=${encodeURIComponent(csrf)}` });
+    expect(problemCode(activate)).toBe('setup_link_forbidden');
+    expect(await runtime.store.getConnection(theirs.id)).toEqual(theirs);
+
+    // A test state of this link recorded against a connection of another tenant ends nowhere.
+    const mine = await savedLink();
+    const other = oidcConnection({ id: `oidc-${randomUUID()}`, tenantId: await newTenant(), issuer: op.issuer, clientId: CLIENT_ID, clientSecretName: 'other' }, { enabled: false });
+    await runtime.store.putConnection(other);
+    const state = randomUUID().replace(/-/g, '');
+    await runtime.store.recordPendingLogin({ state, connectionId: other.id, nonce: 'n', codeVerifier: 'v', returnTo: '', expiresAt: Math.floor(now.getTime() / 1000) + 600, purpose: 'setup-test', setupLinkHash: setupTokenHash(mine.link.token) });
+    const answer = await invoke(oidc, { method: 'GET', url: `/oidc/${other.id}/callback?code=c&state=${state}`, headers: { cookie: `sso_oidc_state=${state}` } });
+    expect(problemCode(answer)).toBe('unknown_connection');
+    expect((await storedLink(mine.link))?.test).toBeUndefined();
+
+    // And a SAML link has no OIDC test.
+    expect(problemCode(await invoke(setup, { method: 'GET', url: `${pathOf((await newLink()).url)}/oidc/test` }))).toBe('setup_link_forbidden');
+  });
+
+  it('verifies a test completely: an ID token signed by another key is refused, and nothing is recorded', async () => {
+    const { link } = await savedLink();
+    const who = person();
+    const { authorization, callback: redirect, cookie } = await testLogin(link, who);
+    const { privateKey } = await generateKeyPair('RS256');
+    const iat = Math.floor(Date.now() / 1000);
+    const forged = await new SignJWT({ iss: op.issuer, aud: CLIENT_ID, sub: who.sub, email: who.email, nonce: authorization.searchParams.get('nonce')!, iat, exp: iat + 300 })
+      .setProtectedHeader({ alg: 'RS256', kid: op.currentKid() })
+      .sign(privateKey);
+    op.replaceNextIdToken(forged);
+    try {
+      expect(problemCode(await callback(redirect, cookie))).toBe('oidc_invalid_id_token');
+    } finally {
+      op.replaceNextIdToken(undefined);
+    }
+    expect((await storedLink(link))?.test).toBeUndefined();
+  });
+
+  it('refuses a test started in another browser, and one whose link was revoked meanwhile', async () => {
+    const { link } = await savedLink();
+    const first = await testLogin(link, person());
+    expect(problemCode(await callback(first.callback, 'sso_oidc_state=someone-elses-state'))).toBe('oidc_state_mismatch');
+
+    const second = await testLogin(link, person());
+    await revokeSetupLink(runtime.store, link.id, now);
+    expect(problemCode(await callback(second.callback, second.cookie))).toBe('setup_link_revoked');
+    expect((await storedLink(link))?.test).toBeUndefined();
+  });
+
+  it('throttles the SAML and OIDC test logins as the login routes are', () => {
+    const login = ROUTES.find((route) => routeKey(route) === 'GET /oidc/{connectionId}/login')!;
+    for (const key of ['GET /setup/{token}/saml/test', 'GET /setup/{token}/oidc/test']) {
+      const route = ROUTES.find((r) => routeKey(r) === key);
+      expect({ key, group: route?.group, throttle: route && routeThrottle(route) }).toEqual({ key, group: 'setup', throttle: routeThrottle(login) });
+    }
+    expect(routeThrottle(login)).toBe('signIn');
   });
 });

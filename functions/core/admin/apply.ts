@@ -5,6 +5,7 @@ import type { Configuration, ConnectionSpec, TenantSpec } from './apply-file';
 import { changedConnection, changedFields, discoverIssuer, newOidcConnection, newSamlConnection, resolveIdp } from './connections';
 import { policyWarnings } from './policy';
 import { claimDomains, removeDomain, setDefaultConnection } from './domains';
+import { setupLinkInfo, type SetupLinkInfo } from './setup-links';
 import { checkSeatLimit } from './tenants';
 
 /** One line of a plan: what applying the file does to one tenant or connection. */
@@ -23,6 +24,11 @@ export interface Plan {
   readonly steps: readonly PlanStep[];
   /** Settings that would make logins fail (an empty allowlist, a secret that cannot be read…). */
   readonly warnings: readonly string[];
+  /**
+   * The setup links of the file's tenants as stored (id, protocol, status, validity, never a
+   * token or hash): shown, never declared, created or removed by a file.
+   */
+  readonly setupLinks: readonly SetupLinkInfo[];
   /**
    * Writes the plan: the domains to claim first (all or none, so a domain another tenant took
    * since the plan refuses the whole apply before anything else is written), then tenants, then
@@ -95,7 +101,8 @@ function secretNames(connection: Connection): string[] {
  * tenants are never removed. A connection never moves to another tenant. A tenant's `domains`
  * are claimed as `tenants domains add` claims them; with `prune` the file's tenants' domains it
  * does not list are released (never without). A domain another tenant owns refuses the whole
- * file, at planning and again, all or none, when applying.
+ * file, at planning and again, all or none, when applying. The plan lists the stored tenants'
+ * setup links, which a file never declares.
  *
  * @throws AppError `invalid_request` naming the file's entry (a bad value, a tenant that exists nowhere, a connection of another tenant or protocol, a default connection not the tenant's), `domain_in_use`, `service_unavailable`.
  */
@@ -112,6 +119,7 @@ export async function planConfiguration(runtime: Runtime, configuration: Configu
   const finalWrites: (() => Promise<unknown>)[] = [];
   const now = runtime.clock();
   const tenantIds = new Set<string>();
+  const setupLinks: SetupLinkInfo[] = [];
   for (const [i, spec] of configuration.tenants.entries()) {
     const path = `tenants[${i}]`;
     const current = await store.getTenant(spec.id);
@@ -168,6 +176,8 @@ export async function planConfiguration(runtime: Runtime, configuration: Configu
       }
     }
 
+    if (current) setupLinks.push(...(await store.listSetupLinks(spec.id)).map((link) => setupLinkInfo(link, now)));
+
     if (!current) {
       steps.push({ kind: 'tenant', id: spec.id, action: 'create', ...(domains ? { domains } : {}) });
       writes.push(() => store.putTenant(next));
@@ -221,6 +231,8 @@ export async function planConfiguration(runtime: Runtime, configuration: Configu
       for (const connection of await store.listConnections(tenantId)) {
         if (listed.has(connection.id)) continue;
         steps.push({ kind: 'connection', id: connection.id, action: 'remove' });
+        const link = setupLinks.find((l) => l.connectionId === connection.id);
+        if (link) warnings.push(`connection ${connection.id}: made through setup link ${link.id} (${link.status}); --prune removes it, list it in the file to keep it`);
         connectionWrites.push(() => store.removeConnection(connection.id));
       }
     }
@@ -229,6 +241,7 @@ export async function planConfiguration(runtime: Runtime, configuration: Configu
   return {
     steps,
     warnings,
+    setupLinks,
     async apply() {
       const claimed: typeof claims = [];
       try {

@@ -1,13 +1,14 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { audit } from '../audit';
 import { AppError } from '../errors';
-import type { OidcConnection, SamlConnection, SetupLink, SetupProtocol, SetupTestResult } from '../model';
+import type { Connection, OidcConnection, SamlConnection, SetupLink, SetupProtocol, SetupTestResult } from '../model';
 import type { Runtime } from '../runtime';
 import type { Store } from '../store/store';
 import { discoverIssuer, newOidcConnection, newSamlConnection, resolveIdp, type IdpSource } from './connections';
 import type { SecretStore } from './secrets';
 import { parseReturnTarget } from './policy';
 import { refreshFromMetadata } from '../saml/idp-metadata';
+import { evaluateLoginInput, type LoginInput } from './evaluation';
 
 /** The SHA-256 of a setup token, hex: the only form in which a token is stored. */
 export const setupTokenHash = (token: string) => createHash('sha256').update(token, 'utf8').digest('hex');
@@ -213,14 +214,24 @@ export async function saveSetupSamlIdp(runtime: Runtime, link: SetupLink, source
 }
 
 /**
- * Turns the link's connection on, once a test login through it has passed since its IdP
- * settings last changed. Published as `connection.activated`, naming the link.
+ * The link's connection, SAML or OIDC as the link's protocol, as stored if it exists yet; refused
+ * as {@link setupConnection} and {@link setupOidcConnection} refuse.
+ *
+ * @throws AppError `setup_link_forbidden` (a SCIM link, or a connection not the link's).
+ */
+export async function setupLinkConnection(store: Store, link: SetupLink): Promise<Connection | undefined> {
+  return link.protocol === 'oidc' ? setupOidcConnection(store, link) : setupConnection(store, link);
+}
+
+/**
+ * Turns the link's connection (SAML or OIDC) on, once a test login through it has passed since
+ * its IdP settings last changed. Published as `connection.activated`, naming the link.
  *
  * @throws AppError `setup_not_tested`, `setup_link_forbidden`, `setup_link_revoked`.
  */
-export async function activateSetupConnection(runtime: Runtime, link: SetupLink): Promise<SamlConnection> {
-  const connection = await setupConnection(runtime.store, link);
-  if (!connection) throw new AppError('setup_not_tested', 'give the identity provider\u2019s metadata and test the connection first');
+export async function activateSetupConnection(runtime: Runtime, link: SetupLink): Promise<Connection> {
+  const connection = await setupLinkConnection(runtime.store, link);
+  if (!connection) throw new AppError('setup_not_tested', 'give the identity provider\u2019s settings and test the connection first');
   if (!link.test || link.test.outcome === 'refused') throw new AppError('setup_not_tested', 'the connection has no passed test login since its settings last changed; test it first');
   const at = runtime.clock().toISOString();
   await runtime.store.updateSetupLink(link.hash, { activatedAt: at });
@@ -231,10 +242,52 @@ export async function activateSetupConnection(runtime: Runtime, link: SetupLink)
   return enabled;
 }
 
-/** Records the evaluation of a test login on the link. @throws AppError `setup_link_revoked`. */
-export async function recordSetupTest(runtime: Runtime, link: SetupLink, test: SetupTestResult): Promise<void> {
-  await runtime.store.updateSetupLink(link.hash, { test });
-  await auditSetupUse(runtime, link, 'connection.tested', { outcome: test.outcome, ...(test.refusal ? { code: test.refusal.code } : {}) });
+/**
+ * The link and connection an answer to a test login belongs to: the link the test was started
+ * for, refused if it was revoked or expired since, and the connection the answer came to, which
+ * must be that link's, of its tenant and of the protocol of the route (enabled or not).
+ *
+ * @throws AppError `unknown_connection`, `setup_link_unknown`, `setup_link_revoked`, `setup_link_expired`.
+ */
+export async function openSetupTest<P extends Connection['protocol']>(
+  runtime: Runtime,
+  setupLinkHash: string,
+  connectionId: string,
+  protocol: P,
+): Promise<{ link: SetupLink; connection: Extract<Connection, { protocol: P }> }> {
+  const link = await openSetupLinkByHash(runtime.store, setupLinkHash, runtime.clock());
+  const connection = await runtime.store.getConnection(connectionId);
+  if (!connection || connection.protocol !== protocol || connection.id !== link.connectionId || connection.tenantId !== link.tenantId) {
+    throw new AppError('unknown_connection', `connection ${connectionId} is not the one this test was started for`);
+  }
+  return { link, connection: connection as Extract<Connection, { protocol: P }> };
+}
+
+/**
+ * Ends a test login whose answer passed every check a login's passes: evaluates it as `evaluate`
+ * would (the mapped user, roles, attributes, and a refusal in words), against the users as
+ * stored, writing no user and no session, and records the result on the link (one store of test
+ * results for SAML and OIDC, audited as `setup_link.used` with `connection.tested`).
+ *
+ * @throws AppError `setup_link_revoked`, `service_unavailable`; for SAML, `verifySamlResponse`'s codes.
+ */
+export async function recordSetupTest(runtime: Runtime, link: SetupLink, connection: Connection, input: LoginInput, now: Date): Promise<SetupTestResult> {
+  const report = await evaluateLoginInput(runtime, connection, input);
+  const { evaluation } = report;
+  const user = report.resultingUser;
+  const result: SetupTestResult = {
+    at: now.toISOString(),
+    outcome: evaluation.outcome,
+    subject: evaluation.identity.subject,
+    ...(user?.email ? { email: user.email } : {}),
+    ...(user?.name ? { name: user.name } : {}),
+    roles: [...evaluation.roles],
+    attributes: Object.fromEntries(Object.entries(evaluation.identity.attributes).map(([name, values]) => [name, values.join(', ')])),
+    ...(evaluation.refusal ? { refusal: evaluation.refusal } : {}),
+  };
+  await runtime.store.updateSetupLink(link.hash, { test: result });
+  await auditSetupUse(runtime, link, 'connection.tested', { outcome: result.outcome, ...(result.refusal ? { code: result.refusal.code } : {}) });
+  return result;
 }
 
 /**

@@ -64,17 +64,32 @@ export async function relyingParty(connection: OidcConnection, secrets: Secrets)
   // so a client secret the admin changes is used at the next login, without a restart.
   const secret = await secrets.read(connection.clientSecretName);
   const secretDigest = createHash('sha256').update(secret).digest('base64url');
-  const cacheKey = JSON.stringify([connection.id, connection.issuer, connection.clientId, connection.tokenEndpointAuthMethod, secretDigest, connection.clockToleranceSeconds]);
+  return discovered(connection, secretDigest, () => clientAuthentication(connection, secret));
+}
+
+/**
+ * The configuration that only builds an authorization URL: discovery as {@link relyingParty}
+ * makes it, without client authentication, since nothing is sent to the token endpoint. The
+ * setup pages start a test login with it: their function may store a client secret, never read one.
+ *
+ * @throws AppError `service_unavailable` when discovery fails.
+ */
+export async function authorizingParty(connection: OidcConnection): Promise<client.Configuration> {
+  return discovered(connection, 'authorization-only', async () => client.None());
+}
+
+function discovered(connection: OidcConnection, authKey: string, auth: () => Promise<client.ClientAuth>): Promise<client.Configuration> {
+  const cacheKey = JSON.stringify([connection.id, connection.issuer, connection.clientId, connection.tokenEndpointAuthMethod, authKey, connection.clockToleranceSeconds]);
   const cached = configurations.get(cacheKey);
   if (cached) return cached;
   const issuer = new URL(connection.issuer);
   const configuration = (async () => {
-    const auth = await clientAuthentication(connection, secret);
+    const clientAuth = await auth();
     try {
       // No id_token_signed_response_alg: openid-client would then take one algorithm only; the
       // connection's whole list is enforced where the signature is verified, below.
       const metadata: Partial<client.ClientMetadata> = { [client.clockTolerance]: connection.clockToleranceSeconds ?? 60 };
-      return await client.discovery(issuer, connection.clientId, metadata, auth, {
+      return await client.discovery(issuer, connection.clientId, metadata, clientAuth, {
         // Plain http only for a provider on this machine (tests, `npm start`); anything else must be https.
         execute: isLoopbackHttp(issuer) ? [client.allowInsecureRequests] : [],
         timeout: 5,

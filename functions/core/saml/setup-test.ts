@@ -1,7 +1,6 @@
 import { AppError } from '../errors';
-import { evaluateLoginInput } from '../admin/evaluation';
-import { openSetupLinkByHash, recordSetupTest, setupConnection } from '../admin/setup-links';
-import type { SamlConnection, SetupLink, SetupTestResult } from '../model';
+import { openSetupTest, recordSetupTest, setupConnection } from '../admin/setup-links';
+import type { SetupLink, SetupTestResult } from '../model';
 import type { Runtime } from '../runtime';
 import { requestSigningKey, samlChecks } from './login';
 import { createAuthnRequest, spEndpoints } from './service-provider';
@@ -47,11 +46,7 @@ export async function completeSetupTest(
   const pending = await runtime.store.authnRequestPurpose(connectionId, browserRequestId);
   if (pending?.purpose !== 'setup-test') return undefined;
   const now = runtime.clock();
-  const link = await openSetupLinkByHash(runtime.store, pending.setupLinkHash, now);
-  const connection = (await runtime.store.getConnection(connectionId)) as SamlConnection | undefined;
-  if (!connection || connection.protocol !== 'saml' || connection.id !== link.connectionId || connection.tenantId !== link.tenantId) {
-    throw new AppError('unknown_connection', `connection ${connectionId} is not the one this test was started for`);
-  }
+  const { link, connection } = await openSetupTest(runtime, pending.setupLinkHash, connectionId, 'saml');
   if (!samlResponse) throw new AppError('invalid_request', 'the form field SAMLResponse is missing');
   const assertion = await verifySamlResponse(samlResponse, await samlChecks(runtime, connection, now));
   if (assertion.inResponseTo !== browserRequestId) {
@@ -68,19 +63,5 @@ export async function completeSetupTest(
   });
   // The same evaluation as `evaluate --response`: it verifies the response again (pure, no
   // writes) and reads the users as stored, so the admin sees exactly what a login would do.
-  const report = await evaluateLoginInput(runtime, connection, { samlResponse, at: now });
-  const { evaluation } = report;
-  const user = report.resultingUser;
-  const result: SetupTestResult = {
-    at: now.toISOString(),
-    outcome: evaluation.outcome,
-    subject: evaluation.identity.subject,
-    ...(user?.email ? { email: user.email } : {}),
-    ...(user?.name ? { name: user.name } : {}),
-    roles: [...evaluation.roles],
-    attributes: Object.fromEntries(Object.entries(evaluation.identity.attributes).map(([name, values]) => [name, values.join(', ')])),
-    ...(evaluation.refusal ? { refusal: evaluation.refusal } : {}),
-  };
-  await recordSetupTest(runtime, link, result);
-  return { link, result };
+  return { link, result: await recordSetupTest(runtime, link, connection, { samlResponse, at: now }, now) };
 }

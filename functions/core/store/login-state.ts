@@ -5,8 +5,17 @@ import type { Session, User } from '../model';
 import { key } from './keys';
 import { ConditionalCheckFailedException, epochSeconds, failedAt, record, unavailable, type TableAccess } from './table';
 
+/**
+ * Why a login was started, SAML (its AuthnRequest) or OIDC (its state): without one, a login;
+ * with one, the test login of a setup link, evaluated and never provisioned.
+ */
+export interface LoginPurpose {
+  readonly purpose: 'setup-test';
+  readonly setupLinkHash: string;
+}
+
 /** An OIDC login between the redirect to the provider and the callback. */
-export interface PendingLogin {
+export interface PendingLogin extends Partial<LoginPurpose> {
   readonly state: string;
   readonly connectionId: string;
   readonly nonce: string;
@@ -14,12 +23,6 @@ export interface PendingLogin {
   readonly returnTo: string;
   /** Epoch seconds. */
   readonly expiresAt: number;
-}
-
-/** Why an AuthnRequest was sent: a login, or the test login of a setup link (evaluated, never provisioned). */
-export interface AuthnRequestPurpose {
-  readonly purpose: 'setup-test';
-  readonly setupLinkHash: string;
 }
 
 /** What a SAML response spends: its assertion id, remembered per IdP until it expires, and the AuthnRequest it answers. */
@@ -32,7 +35,7 @@ export interface AssertionUse {
   readonly inResponseTo: string | undefined;
   readonly now: Date;
   /** The purpose the request must have been recorded with; without it, only a login's request is consumed. */
-  readonly purpose?: AuthnRequestPurpose['purpose'];
+  readonly purpose?: LoginPurpose['purpose'];
 }
 
 type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
@@ -82,22 +85,25 @@ export const sessionItem = (session: Session): Record<string, unknown> => ({ ...
 /** Sessions, and the state of logins in flight: AuthnRequest ids, the assertion replay cache, OIDC states. */
 export interface LoginStateStore {
   /** Remembers an AuthnRequest id until `expiresAt`, so its response can be matched once. */
-  recordAuthnRequest(connectionId: string, requestId: string, expiresAt: Date, purpose?: AuthnRequestPurpose): Promise<void>;
+  recordAuthnRequest(connectionId: string, requestId: string, expiresAt: Date, purpose?: LoginPurpose): Promise<void>;
   /** The purpose an AuthnRequest was recorded with, `undefined` for a login's, or for none pending. */
-  authnRequestPurpose(connectionId: string, requestId: string): Promise<AuthnRequestPurpose | undefined>;
+  authnRequestPurpose(connectionId: string, requestId: string): Promise<LoginPurpose | undefined>;
   /**
    * Records the assertion id in the replay cache and consumes the AuthnRequest it answers, in one
    * transaction. Throws `saml_replay` for an id seen before, `saml_in_response_to_mismatch` for an
    * unknown, expired or already used request id.
    */
   consumeAssertion(input: AssertionUse): Promise<void>;
-  /** Remembers an OIDC login in flight under its `state`, once-only, until `expiresAt`. */
+  /** Remembers an OIDC login in flight under its `state`, once-only, until `expiresAt`, with its purpose if it is a test. */
   recordPendingLogin(login: PendingLogin): Promise<void>;
+  /** The purpose an OIDC state was recorded with, `undefined` for a login's, or for none pending. */
+  pendingLoginPurpose(state: string): Promise<LoginPurpose | undefined>;
   /**
    * Takes the pending login of a `state` with a conditional delete, so a state works once.
-   * Throws `oidc_state_mismatch` for an unknown, used or expired state, or one of another connection.
+   * Throws `oidc_state_mismatch` for an unknown, used or expired state, one of another
+   * connection, or one of another purpose: without `purpose` only a login's state is taken.
    */
-  consumePendingLogin(state: string, connectionId: string, now: Date): Promise<PendingLogin>;
+  consumePendingLogin(state: string, connectionId: string, now: Date, purpose?: LoginPurpose['purpose']): Promise<PendingLogin>;
   putSession(session: Session): Promise<void>;
   getSession(sessionId: string): Promise<Session | undefined>;
   /** A session and a user, read in one round trip (what `GET /session` checks). */
@@ -106,16 +112,16 @@ export interface LoginStateStore {
   revokeSession(sessionId: string, at: Date): Promise<void>;
 }
 
+const purposeOf = (item: Partial<LoginPurpose> | undefined): LoginPurpose | undefined =>
+  item?.purpose && item.setupLinkHash ? { purpose: item.purpose, setupLinkHash: item.setupLinkHash } : undefined;
+
 export function loginStateStore(table: TableAccess): LoginStateStore {
   const { TableName, client } = table;
   return {
     recordAuthnRequest: (connectionId, requestId, expiresAt, purpose) =>
       table.put({ ...key.authnRequest(connectionId, requestId), expiresAt: epochSeconds(expiresAt), ...purpose }),
 
-    async authnRequestPurpose(connectionId, requestId) {
-      const item = await table.get<{ purpose?: 'setup-test'; setupLinkHash?: string }>(key.authnRequest(connectionId, requestId));
-      return item?.purpose && item.setupLinkHash ? { purpose: item.purpose, setupLinkHash: item.setupLinkHash } : undefined;
-    },
+    authnRequestPurpose: async (connectionId, requestId) => purposeOf(await table.get<Partial<LoginPurpose>>(key.authnRequest(connectionId, requestId))),
 
     async consumeAssertion(use) {
       const spend = assertionItems(TableName, use);
@@ -127,14 +133,17 @@ export function loginStateStore(table: TableAccess): LoginStateStore {
 
     recordPendingLogin: (login) => table.put({ ...key.pendingLogin(login.state), ...login }),
 
-    async consumePendingLogin(state, connectionId, now) {
+    pendingLoginPurpose: async (state) => purposeOf(await table.get<Partial<LoginPurpose>>(key.pendingLogin(state))),
+
+    async consumePendingLogin(state, connectionId, now, purpose) {
       try {
         const { Attributes } = await client.send(
           new DeleteCommand({
             TableName,
             Key: key.pendingLogin(state),
-            ConditionExpression: 'attribute_exists(pk) AND connectionId = :connection AND expiresAt >= :now',
-            ExpressionAttributeValues: { ':connection': connectionId, ':now': epochSeconds(now) },
+            // A test login's state can never complete a real login, nor the reverse.
+            ConditionExpression: `attribute_exists(pk) AND connectionId = :connection AND expiresAt >= :now AND ${purpose ? 'purpose = :purpose' : 'attribute_not_exists(purpose)'}`,
+            ExpressionAttributeValues: { ':connection': connectionId, ':now': epochSeconds(now), ...(purpose ? { ':purpose': purpose } : {}) },
             ReturnValues: 'ALL_OLD',
           }),
         );
