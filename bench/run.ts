@@ -176,6 +176,8 @@ const env = {
   LOCAL_SECRETS_FILE: secretsFile,
   AWS_REGION: 'local',
   POWERTOOLS_LOG_LEVEL: 'ERROR',
+  // The handlers' EMF metric lines would go to this table's stdout.
+  POWERTOOLS_METRICS_DISABLED: 'true',
 };
 // The handler modules build their own runtime from the environment when imported (as in Lambda): import them once it is set.
 Object.assign(process.env, env);

@@ -4,9 +4,7 @@ import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context
 import { AppError, isAppError, toProblem, toScimError, type Problem, type RefusalReason } from './core/errors';
 import { RECORD_ID } from './core/model';
 import { SESSION_COOKIE } from './core/sessions';
-import { setupTokenHash } from './core/admin/setup-links';
-import type { SetupLink } from './core/model';
-import { errorPage, page, type PageLinks } from './pages';
+import { errorPage, type PageLinks } from './pages';
 import { endRequest, startRequest } from './observability';
 
 export type HttpEvent = APIGatewayProxyEventV2;
@@ -239,22 +237,4 @@ export const OIDC_STATE_COOKIE = 'sso_oidc_state';
 export function callbackCookie(name: string, value: string, connectionId: string, maxAgeSeconds: number, publicBaseUrl: string): string {
   const secure = publicBaseUrl.startsWith('https://') ? '; Secure' : '';
   return `${name}=${value}; HttpOnly${secure}; SameSite=Lax; Path=/oidc/${encodeURIComponent(connectionId)}/callback; Max-Age=${maxAgeSeconds}`;
-}
-
-/**
- * The answer to a setup link's test login, at the ACS or the OIDC callback: 303 back to the link's
- * page, which shows the evaluation, but only with the token of the link the test was started for
- * (the `sso_setup_return` cookie); otherwise a page saying the test is recorded. No session.
- */
-export function setupTestAnswer(link: SetupLink, token: string | undefined, publicBaseUrl: string, clear: string[]): HttpResult {
-  if (token && setupTokenHash(token) === link.hash) {
-    const idp = link.idp ? `?idp=${encodeURIComponent(link.idp)}` : '';
-    return redirect(303, `${publicBaseUrl}/setup/${token}/${link.protocol}${idp}`, clear);
-  }
-  return {
-    statusCode: 200,
-    headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' },
-    cookies: clear,
-    body: page('Test recorded', '<h1>The test sign-in is recorded</h1><p>Open your setup link again to see its result and activate the connection.</p>'),
-  };
 }

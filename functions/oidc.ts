@@ -1,7 +1,8 @@
 import { completeOidcLogin, startOidcLogin } from './core/oidc/login';
 import { completeOidcSetupTest } from './core/oidc/setup-test';
 import { runtimeFromEnvironment, type Runtime } from './core/runtime';
-import { callbackCookie, cookieValue, httpHandler, logger, OIDC_STATE_COOKIE, pathConnectionId, redirect, setupTestAnswer, signedInRedirect, SETUP_RETURN_COOKIE } from './http';
+import { callbackCookie, cookieValue, httpHandler, logger, OIDC_STATE_COOKIE, pathConnectionId, redirect, signedInRedirect, SETUP_RETURN_COOKIE } from './http';
+import { setupTestAnswer } from './setup-answer';
 import { instrumentRuntime } from './observability';
 
 /** The OIDC routes: the login redirect and the callback (which also ends a setup link's test login). */
@@ -21,8 +22,11 @@ export function createOidcHandler(runtime: Runtime) {
       const callbackUrl = new URL(`${base}/oidc/${encodeURIComponent(id)}/callback?${event.rawQueryString ?? ''}`);
       const browserState = cookieValue(event, OIDC_STATE_COOKIE);
       const clearState = callbackCookie(OIDC_STATE_COOKIE, '', id, 0, base);
-      const test = await completeOidcSetupTest(runtime, id, callbackUrl, browserState);
-      if (test) return setupTestAnswer(test.link, cookieValue(event, SETUP_RETURN_COOKIE), base, [clearState, callbackCookie(SETUP_RETURN_COOKIE, '', id, 0, base)]);
+      // Only a browser that started a setup link's test carries its cookie, so a login costs no
+      // read to tell it from a test (a test's state, sent without it, cannot complete a login).
+      const setupToken = cookieValue(event, SETUP_RETURN_COOKIE);
+      const test = setupToken === undefined ? undefined : await completeOidcSetupTest(runtime, id, callbackUrl, browserState);
+      if (test) return setupTestAnswer(test.link, setupToken, base, [clearState, callbackCookie(SETUP_RETURN_COOKIE, '', id, 0, base)]);
       const session = await completeOidcLogin(runtime, id, callbackUrl, browserState);
       const result = signedInRedirect(session, runtime.clock(), base);
       return { ...result, cookies: [...(result.cookies ?? []), clearState] };

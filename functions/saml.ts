@@ -1,7 +1,8 @@
 import { runtimeFromEnvironment, type Runtime } from './core/runtime';
 import { completeSamlLogin, samlMetadata, startSamlLogin } from './core/saml/login';
 import { completeSetupTest } from './core/saml/setup-test';
-import { acsCookie, logger, cookieValue, formFields, httpHandler, pathConnectionId, redirect, setupTestAnswer, signedInRedirect, SAML_REQUEST_COOKIE, SETUP_RETURN_COOKIE } from './http';
+import { acsCookie, logger, cookieValue, formFields, httpHandler, pathConnectionId, redirect, signedInRedirect, SAML_REQUEST_COOKIE, SETUP_RETURN_COOKIE } from './http';
+import { setupTestAnswer } from './setup-answer';
 import { instrumentRuntime } from './observability';
 
 export { SAML_REQUEST_COOKIE } from './http';
@@ -25,11 +26,14 @@ export function createSamlHandler(runtime: Runtime) {
     'POST /saml/{connectionId}/acs': async (event) => {
       const form = formFields(event, runtime.config.maxBodyBytes);
       const browserRequestId = cookieValue(event, SAML_REQUEST_COOKIE);
-      const test = await completeSetupTest(runtime, pathConnectionId(event), form.get('SAMLResponse'), browserRequestId);
+      // Only a browser that started a setup link's test carries its cookie, so a login costs no
+      // read to tell it from a test (a test's request, posted without it, cannot complete a login).
+      const setupToken = cookieValue(event, SETUP_RETURN_COOKIE);
+      const test = setupToken === undefined ? undefined : await completeSetupTest(runtime, pathConnectionId(event), form.get('SAMLResponse'), browserRequestId);
       if (test) {
         const acsUrl = `${runtime.config.publicBaseUrl}${event.rawPath}`;
         const clear = [requestCookie(acsUrl, '', 0), acsCookie(SETUP_RETURN_COOKIE, '', acsUrl, 0, runtime.config.publicBaseUrl)];
-        return setupTestAnswer(test.link, cookieValue(event, SETUP_RETURN_COOKIE), runtime.config.publicBaseUrl, clear);
+        return setupTestAnswer(test.link, setupToken, runtime.config.publicBaseUrl, clear);
       }
       const session = await completeSamlLogin(
         runtime,

@@ -1,11 +1,9 @@
-import type { Connection, SamlConnection, User } from './model';
+import type { Connection, User } from './model';
 import { isAppError } from './errors';
 import { planProvisioning, type AssertedIdentity, type FieldChange, type MappedProfile } from './provisioning';
-import { oidcIdentity } from './oidc/relying-party';
+import { oidcIdentity } from './oidc/identity';
+import { applyChanges } from './provisioning';
 import type { Runtime } from './runtime';
-import { samlChecks } from './saml/login';
-import { samlIdentity } from './saml/subject';
-import { verifySamlResponse } from './saml/verify-response';
 
 /** What a login would do, computed without writing anything. */
 export interface LoginEvaluation {
@@ -35,32 +33,53 @@ export async function evaluateIdentity(runtime: Runtime, connection: Connection,
 }
 
 /** The evaluation of a login refused with `error`; an outage is no answer and is thrown on. */
-function refused(identity: AssertedIdentity, error: unknown): LoginEvaluation {
+export function refused(identity: AssertedIdentity, error: unknown): LoginEvaluation {
   if (!isAppError(error) || error.code === 'service_unavailable') throw error;
   return { identity, profile: { attributes: {} }, roles: [], outcome: 'refused', changes: [], refusal: { code: error.code, ...(error.detail ? { detail: error.detail } : {}) } };
-}
-
-/**
- * Evaluates a SAML response as the ACS would read it: verified completely (signature, audience,
- * recipient…) at `at`, by default the response's own IssueInstant so an old capture still reads,
- * but without consuming its AuthnRequest or recording it in the replay cache.
- *
- * @throws AppError of `verifySamlResponse`'s codes when the response itself does not verify.
- */
-export async function evaluateSamlResponse(runtime: Runtime, connection: SamlConnection, samlResponse: string, at?: Date): Promise<LoginEvaluation> {
-  const issueInstant = /IssueInstant="([^"]+)"/.exec(Buffer.from(samlResponse.replace(/\s+/g, ''), 'base64').toString('utf8'))?.[1];
-  const when = at ?? (issueInstant ? new Date(issueInstant) : runtime.clock());
-  const assertion = await verifySamlResponse(samlResponse, await samlChecks(runtime, connection, when));
-  let identity: AssertedIdentity;
-  try {
-    identity = samlIdentity(connection, assertion);
-  } catch (error) {
-    return refused({ subject: assertion.nameId, attributes: assertion.attributes, emailVerified: true }, error);
-  }
-  return evaluateIdentity(runtime, connection, identity);
 }
 
 /** Evaluates OIDC claims (an ID token's or userinfo's payload, as JSON) against an OIDC connection. */
 export async function evaluateOidcClaims(runtime: Runtime, connection: Connection, claims: Readonly<Record<string, unknown>>): Promise<LoginEvaluation> {
   return evaluateIdentity(runtime, connection, oidcIdentity(claims));
+}
+
+/** A login's evaluation, with the user as it would be after the login (`id` is `(new)` for a user it would create). */
+export interface LoginReport {
+  readonly connectionId: string;
+  readonly tenantId: string;
+  readonly protocol: Connection['protocol'];
+  readonly evaluation: LoginEvaluation;
+  readonly resultingUser?: User;
+}
+
+/**
+ * A login's evaluation as a report: with the user as it would be after the login, and refused
+ * where the store's conditional writes would refuse it (an email another user holds, no seat left).
+ */
+export async function loginReport(runtime: Runtime, connection: Connection, evaluation: LoginEvaluation): Promise<LoginReport> {
+  const now = runtime.clock();
+  const blank: User = { id: '(new)', tenantId: connection.tenantId, roles: [], attributes: {}, status: 'active', createdAt: now.toISOString(), updatedAt: now.toISOString() };
+  const base = evaluation.outcome === 'refused' ? undefined : (evaluation.user ?? blank);
+  const resultingUser = base && applyChanges(base, evaluation.changes, now);
+  const refusal = resultingUser && (await storeRefusal(runtime, evaluation, resultingUser));
+  const report = { connectionId: connection.id, tenantId: connection.tenantId, protocol: connection.protocol };
+  if (refusal) return { ...report, evaluation: { ...evaluation, roles: [], outcome: 'refused', changes: [], refusal } };
+  return { ...report, evaluation, ...(resultingUser ? { resultingUser } : {}) };
+}
+
+/**
+ * What the store's transactions would refuse: an email another user of the tenant holds
+ * (`email_in_use`), a new user beyond the seat limit (`seat_limit_reached`). Read here, so the
+ * evaluation tells what the login's conditional writes would.
+ */
+async function storeRefusal(runtime: Runtime, evaluation: LoginEvaluation, user: User): Promise<LoginEvaluation['refusal']> {
+  if (user.email && user.email !== evaluation.user?.email) {
+    const holder = await runtime.store.findUserByEmail(user.tenantId, user.email);
+    if (holder && holder.id !== evaluation.user?.id) return { code: 'email_in_use', detail: `another user of the tenant (${holder.id}) has the email ${user.email}` };
+  }
+  if (evaluation.outcome === 'create') {
+    const tenant = await runtime.store.getTenant(user.tenantId);
+    if (tenant?.seatLimit !== undefined && tenant.seatCount >= tenant.seatLimit) return { code: 'seat_limit_reached', detail: `all ${tenant.seatLimit} seats of the tenant are taken` };
+  }
+  return undefined;
 }

@@ -201,12 +201,13 @@ describe('setup links', () => {
     const connection = (await runtime.store.getConnection(link.connectionId!)) as SamlConnection;
     const start = await invoke(setup, { method: 'GET', url: `${pathOf(link.url)}/saml/test` });
     const requestId = /sso_saml_request=([^;]+)/.exec(start.cookies!.join('\n'))![1]!;
+    const returnCookie = /sso_setup_return=([^;]+)/.exec(start.cookies!.join('\n'))![1]!;
     await revokeSetupLink(runtime.store, link.id, now);
     const response = await issueSamlResponse(responseFor(connection, runtime, { inResponseTo: requestId }));
     const acs = await invoke(saml, {
       method: 'POST',
       url: `/saml/${connection.id}/acs`,
-      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: `sso_saml_request=${requestId}` },
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: `sso_saml_request=${requestId}; sso_setup_return=${returnCookie}` },
       body: new URLSearchParams({ SAMLResponse: response }).toString(),
     });
     expect(problemCode(acs)).toBe('setup_link_revoked');
@@ -221,7 +222,7 @@ describe('setup links', () => {
     const acs = await invoke(saml, {
       method: 'POST',
       url: `/saml/${other.id}/acs`,
-      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: `sso_saml_request=${requestId}` },
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: `sso_saml_request=${requestId}; sso_setup_return=${link.token}` },
       body: new URLSearchParams({ SAMLResponse: response }).toString(),
     });
     expect(problemCode(acs)).toBe('unknown_connection');
@@ -235,11 +236,12 @@ describe('setup links', () => {
     const connection = (await runtime.store.getConnection(link.connectionId!)) as SamlConnection;
     const start = await invoke(setup, { method: 'GET', url: `${pathOf(link.url)}/saml/test` });
     const requestId = /sso_saml_request=([^;]+)/.exec(start.cookies!.join('\n'))![1]!;
+    const returnCookie = /sso_setup_return=([^;]+)/.exec(start.cookies!.join('\n'))![1]!;
     const forged = await issueSamlResponse(responseFor(connection, runtime, { inResponseTo: requestId, signingKey: keys.read('attacker.key.pem'), signingCert: keys.read('attacker.cert.pem') }));
     const acs = await invoke(saml, {
       method: 'POST',
       url: `/saml/${connection.id}/acs`,
-      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: `sso_saml_request=${requestId}` },
+      headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: `sso_saml_request=${requestId}; sso_setup_return=${returnCookie}` },
       body: new URLSearchParams({ SAMLResponse: forged }).toString(),
     });
     expect(problemCode(acs)).toBe('saml_invalid_signature');
@@ -563,7 +565,11 @@ describe("an OIDC setup link's test login, through a real OpenID Provider", () =
   it('refuses a test started in another browser, and one whose link was revoked meanwhile', async () => {
     const { link } = await savedLink();
     const first = await testLogin(link, person());
-    expect(problemCode(await callback(first.callback, 'sso_oidc_state=someone-elses-state'))).toBe('oidc_state_mismatch');
+    const setupCookie = first.cookie.split('; ').find((c) => c.startsWith('sso_setup_return='))!;
+    // Another browser that started a test of its own: its state is not this one.
+    expect(problemCode(await callback(first.callback, `sso_oidc_state=someone-elses-state; ${setupCookie}`))).toBe('oidc_state_mismatch');
+    // A browser that started no test goes the login way, where a test's state is never taken (and the connection is not active yet).
+    expect(problemCode(await callback(first.callback, 'sso_oidc_state=someone-elses-state'))).toBe('unknown_connection');
 
     const second = await testLogin(link, person());
     await revokeSetupLink(runtime.store, link.id, now);

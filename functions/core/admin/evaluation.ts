@@ -1,7 +1,7 @@
 import { AppError } from '../errors';
-import { evaluateOidcClaims, evaluateSamlResponse, type LoginEvaluation } from '../evaluate';
-import type { Connection, User } from '../model';
-import { applyChanges } from '../provisioning';
+import { evaluateOidcClaims, loginReport, type LoginReport } from '../evaluate';
+import type { Connection } from '../model';
+import { evaluateSamlResponse } from '../saml/evaluate';
 import type { Runtime } from '../runtime';
 
 /**
@@ -36,17 +36,10 @@ export function parseClaims(value: unknown): Readonly<Record<string, unknown>> {
   return claims;
 }
 
+export type { LoginReport };
+
 /** What an admin asks to evaluate: a SAML response (verified at `at`, by default its IssueInstant), or OIDC claims. */
 export type LoginInput = { readonly samlResponse: string; readonly at?: Date } | { readonly claims: Readonly<Record<string, unknown>> };
-
-/** A login's evaluation, with the user as it would be after the login (`id` is `(new)` for a user it would create). */
-export interface LoginReport {
-  readonly connectionId: string;
-  readonly tenantId: string;
-  readonly protocol: Connection['protocol'];
-  readonly evaluation: LoginEvaluation;
-  readonly resultingUser?: User;
-}
 
 /**
  * Evaluates a login through a connection as the ACS or callback would, against the users as
@@ -56,37 +49,10 @@ export interface LoginReport {
  *   for SAML, `verifySamlResponse`'s codes when the response itself does not verify.
  */
 export async function evaluateLoginInput(runtime: Runtime, connection: Connection, input: LoginInput): Promise<LoginReport> {
-  let evaluation: LoginEvaluation;
   if ('samlResponse' in input) {
     if (connection.protocol !== 'saml') throw new AppError('invalid_request', `connection ${connection.id} is an OIDC connection: evaluate claims (--claims), not a SAML response`);
-    evaluation = await evaluateSamlResponse(runtime, connection, input.samlResponse, input.at);
-  } else {
-    if (connection.protocol !== 'oidc') throw new AppError('invalid_request', `connection ${connection.id} is a SAML connection: evaluate a response (--response), not claims`);
-    evaluation = await evaluateOidcClaims(runtime, connection, input.claims);
+    return loginReport(runtime, connection, await evaluateSamlResponse(runtime, connection, input.samlResponse, input.at));
   }
-  const now = runtime.clock();
-  const blank: User = { id: '(new)', tenantId: connection.tenantId, roles: [], attributes: {}, status: 'active', createdAt: now.toISOString(), updatedAt: now.toISOString() };
-  const base = evaluation.outcome === 'refused' ? undefined : (evaluation.user ?? blank);
-  const resultingUser = base && applyChanges(base, evaluation.changes, now);
-  const refusal = resultingUser && (await storeRefusal(runtime, evaluation, resultingUser));
-  const report = { connectionId: connection.id, tenantId: connection.tenantId, protocol: connection.protocol };
-  if (refusal) return { ...report, evaluation: { ...evaluation, roles: [], outcome: 'refused', changes: [], refusal } };
-  return { ...report, evaluation, ...(resultingUser ? { resultingUser } : {}) };
-}
-
-/**
- * What the store's transactions would refuse: an email another user of the tenant holds
- * (`email_in_use`), a new user beyond the seat limit (`seat_limit_reached`). Read here, so the
- * evaluation tells what the login's conditional writes would.
- */
-async function storeRefusal(runtime: Runtime, evaluation: LoginEvaluation, user: User): Promise<LoginEvaluation['refusal']> {
-  if (user.email && user.email !== evaluation.user?.email) {
-    const holder = await runtime.store.findUserByEmail(user.tenantId, user.email);
-    if (holder && holder.id !== evaluation.user?.id) return { code: 'email_in_use', detail: `another user of the tenant (${holder.id}) has the email ${user.email}` };
-  }
-  if (evaluation.outcome === 'create') {
-    const tenant = await runtime.store.getTenant(user.tenantId);
-    if (tenant?.seatLimit !== undefined && tenant.seatCount >= tenant.seatLimit) return { code: 'seat_limit_reached', detail: `all ${tenant.seatLimit} seats of the tenant are taken` };
-  }
-  return undefined;
+  if (connection.protocol !== 'oidc') throw new AppError('invalid_request', `connection ${connection.id} is a SAML connection: evaluate a response (--response), not claims`);
+  return loginReport(runtime, connection, await evaluateOidcClaims(runtime, connection, input.claims));
 }

@@ -1,5 +1,6 @@
 import { AppError } from '../errors';
-import { openSetupTest, recordSetupTest, setupOidcConnection } from '../admin/setup-links';
+import { evaluateOidcClaims } from '../evaluate';
+import { openSetupTest, recordSetupTest, setupOidcConnection } from '../setup-tests';
 import type { SetupLink, SetupTestResult } from '../model';
 import type { Runtime } from '../runtime';
 import { beginAuthorization, issuedState, PENDING_LOGIN_TTL_SECONDS, verifyCallback } from './login';
@@ -46,5 +47,5 @@ export async function completeOidcSetupTest(
   const now = runtime.clock();
   const { link, connection } = await openSetupTest(runtime, pending.setupLinkHash, connectionId, 'oidc');
   const { login } = await verifyCallback(runtime, connection, callbackUrl, browserState, now, 'setup-test');
-  return { link, result: await recordSetupTest(runtime, link, connection, { claims: login.claims }, now) };
+  return { link, result: await recordSetupTest(runtime, link, connection, await evaluateOidcClaims(runtime, connection, login.claims), now) };
 }

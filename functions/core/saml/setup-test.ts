@@ -1,5 +1,6 @@
 import { AppError } from '../errors';
-import { openSetupTest, recordSetupTest, setupConnection } from '../admin/setup-links';
+import { openSetupTest, recordSetupTest, setupConnection } from '../setup-tests';
+import { evaluateSamlResponse } from './evaluate';
 import type { SetupLink, SetupTestResult } from '../model';
 import type { Runtime } from '../runtime';
 import { requestSigningKey, samlChecks } from './login';
@@ -63,5 +64,5 @@ export async function completeSetupTest(
   });
   // The same evaluation as `evaluate --response`: it verifies the response again (pure, no
   // writes) and reads the users as stored, so the admin sees exactly what a login would do.
-  return { link, result: await recordSetupTest(runtime, link, connection, { samlResponse, at: now }, now) };
+  return { link, result: await recordSetupTest(runtime, link, connection, await evaluateSamlResponse(runtime, connection, samlResponse, now), now) };
 }
