@@ -1,6 +1,6 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { Tracer } from '@aws-lambda-powertools/tracer';
+import type { Tracer } from '@aws-lambda-powertools/tracer';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import type { AuditEvent } from './core/model';
 import type { Runtime } from './core/runtime';
@@ -18,12 +18,19 @@ export const metrics = new Metrics({
   serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? METRICS_SERVICE,
 });
 
-/** The X-Ray tracer: a no-op unless `POWERTOOLS_TRACE_ENABLED` is `true`. */
-export const tracer = new Tracer({
-  serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? METRICS_SERVICE,
-  // Off unless asked for: without active tracing there is no segment to add to.
-  enabled: process.env.POWERTOOLS_TRACE_ENABLED === 'true',
-});
+/**
+ * The X-Ray tracer when `POWERTOOLS_TRACE_ENABLED` is `true` (the construct's `tracing` prop),
+ * else none. Imported only then: it brings the X-Ray SDK, about a ninth of a login function's
+ * bundle, which the construct ships beside the bundle so that a function without tracing never
+ * reads it (without active tracing there is no segment to add to).
+ */
+export const tracer: Tracer | undefined =
+  process.env.POWERTOOLS_TRACE_ENABLED === 'true'
+    ? await import('@aws-lambda-powertools/tracer').then((module) => {
+        const { Tracer: TracerClass } = (module as { default?: typeof module }).default ?? module;
+        return new TracerClass({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? METRICS_SERVICE, enabled: true });
+      })
+    : undefined;
 
 /** The route keys whose outcome is a login's: the ACS and the OIDC callback. */
 const LOGIN_ROUTE_KEYS = new Set(ROUTES.filter((route) => /\/(acs|callback)$/.test(route.path)).map(routeKey));
@@ -43,18 +50,18 @@ const observations = new WeakMap<APIGatewayProxyEventV2, Observation>();
 
 /** Starts timing (and, when tracing, a subsegment for) one request; pair with {@link endRequest}. */
 export function startRequest(event: APIGatewayProxyEventV2): void {
-  const parent = tracer.isTracingEnabled() ? tracer.getSegment() : undefined;
+  const parent = tracer?.getSegment();
   const subsegment = parent?.addNewSubsegment(`## ${event.routeKey}`);
   if (subsegment) {
-    tracer.setSegment(subsegment);
-    tracer.putAnnotation('route', event.routeKey);
+    tracer!.setSegment(subsegment);
+    tracer!.putAnnotation('route', event.routeKey);
   }
   observations.set(event, {
     startedAt: performance.now(),
     end: () => {
       if (!subsegment || !parent) return;
       subsegment.close();
-      tracer.setSegment(parent);
+      tracer!.setSegment(parent);
     },
   });
 }

@@ -23,11 +23,13 @@ const ESM_REQUIRE_BANNER =
 /**
  * Modules shipped beside the bundle, in the asset's `node_modules`, rather than inlined in it:
  * libxml2-wasm, whose module is its wasm as a 1 MB string (copied as installed, with no
- * dependencies); and samlify, which only the routes that build AuthnRequests and metadata import,
- * on first use, bundled on its own so the ACS never reads it. The same shell commands serve
+ * dependencies); samlify, which only the routes that build AuthnRequests and metadata import,
+ * on first use; and the Powertools tracer with the X-Ray SDK, which a function imports only when
+ * its tracing is on. The last two are each bundled on their own, so a function that does not use
+ * them never reads them. The same shell commands serve
  * `scripts/measure-cold-start.ts`, so what it measures is what is deployed.
  */
-export const BESIDE_THE_BUNDLE = ['libxml2-wasm', 'samlify'];
+export const BESIDE_THE_BUNDLE = ['libxml2-wasm', 'samlify', '@aws-lambda-powertools/tracer'];
 
 /** The shell commands that put {@link BESIDE_THE_BUNDLE} in `outputDir/node_modules` (CDK's afterBundling hook). */
 export function besideTheBundle(inputDir: string, outputDir: string): string[] {
@@ -37,6 +39,9 @@ export function besideTheBundle(inputDir: string, outputDir: string): string[] {
     `cp -R "${inputDir}/node_modules/libxml2-wasm" ${modules}/libxml2-wasm`,
     `"${inputDir}/node_modules/.bin/esbuild" "${inputDir}/node_modules/samlify/build/index.js" --bundle --platform=node --target=node22 --format=cjs --minify --log-level=error --outfile=${modules}/samlify/index.js`,
     `echo '{"name":"samlify","main":"index.js"}' > ${modules}/samlify/package.json`,
+    `mkdir -p ${modules}/@aws-lambda-powertools/tracer`,
+    `"${inputDir}/node_modules/.bin/esbuild" "${inputDir}/node_modules/@aws-lambda-powertools/tracer/lib/cjs/index.js" --bundle --platform=node --target=node22 --format=cjs --minify --log-level=error --outfile=${modules}/@aws-lambda-powertools/tracer/index.js`,
+    `echo '{"name":"@aws-lambda-powertools/tracer","main":"index.js"}' > ${modules}/@aws-lambda-powertools/tracer/package.json`,
   ];
 }
 

@@ -1,7 +1,8 @@
 /**
  * `npx tsx scripts/measure-session.ts [requests]`: the p50 and p99 of `GET /session` in-process,
  * through the session Lambda handler, on DynamoDB Local (token verification, then the session and
- * user reads). With `BASELINE=/path/to/checkout` that checkout's handler is measured in the same
+ * user reads), and its parts: the token check, and the reads as one BatchGetItem against two
+ * parallel GetItems. With `BASELINE=/path/to/checkout` that checkout's handler is measured in the same
  * run, interleaved request by request, on the same runtime and token.
  */
 import { join } from 'node:path';
@@ -60,7 +61,8 @@ const checks = { issuer: runtime.config.sessionIssuer, audience: runtime.config.
 const parts: [string, () => Promise<unknown>][] = [
   ['token verification, key set built once', async () => verifySessionToken(token, await sessionVerificationKeys(runtime.signer), checks)],
   ['token verification, key set built per call', async () => verifySessionToken(token, { jwks: await runtime.signer.publicJwks() }, checks)],
-  ['the session and user reads (DynamoDB Local)', () => Promise.all([runtime.store.getSession('none'), runtime.store.getUser(user.id)])],
+  ['session and user: one BatchGetItem', () => runtime.store.getSessionAndUser('none', user.id)],
+  ['session and user: two GetItems at once', () => Promise.all([runtime.store.getSession('none'), runtime.store.getUser(user.id)])],
 ];
 const event = adaptRequest({ method: 'GET', url: '/session', headers: { authorization: `Bearer ${token}` } }).event!;
 const context = { awsRequestId: 'bench', functionName: 'bench' } as Context;

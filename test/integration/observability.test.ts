@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { METRIC } from '../../functions/metric-names';
 import { issueSamlResponse } from '../../local/saml-idp';
@@ -148,5 +149,17 @@ describe('observability', () => {
     } finally {
       Object.assign(console, { warn, error });
     }
+  });
+
+  it('loads the X-Ray tracer only when tracing is on, so a function without it never reads the X-Ray SDK', () => {
+    const tracerOf = (enabled: string) => {
+      const run = spawnSync(
+        'node_modules/.bin/tsx',
+        ['-e', "import('./functions/observability.ts').then(({ tracer }) => console.log(JSON.stringify({ tracer: tracer?.constructor.name ?? null })))"],
+        { env: { ...process.env, POWERTOOLS_TRACE_ENABLED: enabled }, encoding: 'utf8' },
+      );
+      return JSON.parse(run.stdout.trim().split('\n').pop()!) as { tracer: string | null };
+    };
+    expect({ on: tracerOf('true'), off: tracerOf('false') }).toEqual({ on: { tracer: 'Tracer' }, off: { tracer: null } });
   });
 });
