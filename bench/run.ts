@@ -6,12 +6,11 @@
  */
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, loadavg, platform, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { build } from 'esbuild';
 import { loadConfig } from '../functions/core/config';
 import { createInMemoryPublisher } from '../functions/core/events';
 import type { SamlConnection } from '../functions/core/model';
@@ -27,6 +26,7 @@ import { startDynamoDbLocal } from '../local/dynamodb-local';
 import { issueSamlResponse, type IssueResponseOptions } from '../local/saml-idp';
 import { instrumentDocumentClient } from '../test/support/dynamodb-calls';
 import { countTenantRecords, findOrphans } from '../test/support/table-audit';
+import { bundleLikeTheConstruct } from './bundle';
 import { interleave, ms, table, timing } from './stats';
 import { contenders, type ResponseCase } from './verifiers';
 
@@ -372,22 +372,7 @@ async function invoke(handler: (event: never, context: never) => Promise<{ statu
   const rows: (string | number)[][] = [];
   for (const group of Object.keys(GROUP_ENTRIES) as RouteGroup[]) {
     const outdir = join(work, group);
-    // The options of lib/sso-function.ts: ESM for Node 22, module/main fields, the require banner, minified, nothing external.
-    await build({
-      entryPoints: [new URL(`../${GROUP_ENTRIES[group]}`, import.meta.url).pathname],
-      outfile: join(outdir, 'index.mjs'),
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node22',
-      mainFields: ['module', 'main'],
-      banner: { js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);" },
-      minify: true,
-      sourcemap: true,
-      sourcesContent: false,
-      logLevel: 'error',
-    });
-    const bytes = statSync(join(outdir, 'index.mjs')).size;
+    const bytes = await bundleLikeTheConstruct(new URL('..', import.meta.url).pathname, GROUP_ENTRIES[group], outdir);
     const runs: { importMs: number; handledMs: number; wallMs: number; status: number }[] = [];
     for (let i = 0; i < 3; i++) {
       const request = await firstRequest(group);
@@ -414,7 +399,7 @@ console.log('BENCH ' + JSON.stringify({ importMs: imported, handledMs: performan
   log();
   log(table(['bundle', 'size', 'import done at ms', 'first request handled at ms', 'process wall ms'], rows));
   log();
-  log('Bundled with esbuild as lib/sso-function.ts does (ESM, node22, minified, nothing external); times since the process started (performance.now() in the child), median of 3 fresh processes, against DynamoDB Local on loopback.');
+  log('Bundled as the construct bundles (lib/sso-function.ts: esbuild with SSO_ESBUILD, ESM for Node 22, minified; libxml2-wasm, samlify and the tracer beside the bundle in its node_modules, read only by the code that needs them); size = index.mjs, the file Lambda loads; times since the process started (performance.now() in the child), median of 3 fresh processes, against DynamoDB Local on loopback.');
   log();
   await oidcProvider.stop();
 }

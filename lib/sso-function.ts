@@ -29,7 +29,7 @@ const ESM_REQUIRE_BANNER =
  * them never reads them. The same shell commands serve
  * `scripts/measure-cold-start.ts`, so what it measures is what is deployed.
  */
-export const BESIDE_THE_BUNDLE = ['libxml2-wasm', 'samlify', '@aws-lambda-powertools/tracer'];
+export const BESIDE_THE_BUNDLE = ['libxml2-wasm', 'samlify', '@aws-lambda-powertools/tracer'] as const;
 
 /** The shell commands that put {@link BESIDE_THE_BUNDLE} in `outputDir/node_modules` (CDK's afterBundling hook). */
 export function besideTheBundle(inputDir: string, outputDir: string): string[] {
@@ -44,6 +44,25 @@ export function besideTheBundle(inputDir: string, outputDir: string): string[] {
     `echo '{"name":"@aws-lambda-powertools/tracer","main":"index.js"}' > ${modules}/@aws-lambda-powertools/tracer/package.json`,
   ];
 }
+
+/**
+ * The esbuild options of every function's bundle, in esbuild's own terms: what the construct
+ * hands NodejsFunction below (ESM for Node 22, module/main fields, the require banner, minified,
+ * source maps without sources, {@link BESIDE_THE_BUNDLE} left out), and what `npm run bench` and
+ * `scripts/measure-cold-start.ts` build with, so that they measure what is deployed.
+ */
+export const SSO_ESBUILD = {
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node22',
+  mainFields: ['module', 'main'],
+  banner: { js: ESM_REQUIRE_BANNER },
+  minify: true,
+  sourcemap: true,
+  sourcesContent: false,
+  external: BESIDE_THE_BUNDLE,
+} as const;
 
 /** Properties of an {@link SsoFunction}. */
 export interface SsoFunctionProps {
@@ -169,15 +188,15 @@ export class SsoFunction extends Construct implements IGrantable {
       bundling: {
         forceDockerBundling: false,
         format: OutputFormat.ESM,
-        target: 'node22',
-        mainFields: ['module', 'main'],
-        banner: ESM_REQUIRE_BANNER,
-        minify: true,
-        sourceMap: true,
-        sourcesContent: false,
+        target: SSO_ESBUILD.target,
+        mainFields: [...SSO_ESBUILD.mainFields],
+        banner: SSO_ESBUILD.banner.js,
+        minify: SSO_ESBUILD.minify,
+        sourceMap: SSO_ESBUILD.sourcemap,
+        sourcesContent: SSO_ESBUILD.sourcesContent,
         // The AWS SDK is bundled too: the version the tests ran against is the one deployed,
         // rather than whichever version the Lambda runtime ships that month.
-        externalModules: BESIDE_THE_BUNDLE,
+        externalModules: [...SSO_ESBUILD.external],
         commandHooks: { beforeBundling: () => [], beforeInstall: () => [], afterBundling: besideTheBundle },
       },
     });

@@ -2,8 +2,8 @@
  * `npx tsx scripts/measure-cold-start.ts [rounds]`: each Lambda bundle's size and its time from
  * process start to its first handled request, against a bare `node -e 0`.
  *
- * The bundles are built with esbuild and the options of `lib/sso-function.ts` (kept in step by
- * hand: `SSO_BUNDLING` below). Each round starts a fresh `node` that imports a bundle and invokes
+ * The bundles are built with esbuild and the options of `lib/sso-function.ts` (`SSO_ESBUILD`) and
+ * its afterBundling commands. Each round starts a fresh `node` that imports a bundle and invokes
  * its handler once, on DynamoDB Local: the SAML function with a real IdP-initiated ACS login
  * (signed response, JIT provisioning, session), the OIDC function with a login redirect against a
  * real OpenID Provider on loopback (discovery included), the session function with `GET /session`.
@@ -11,13 +11,14 @@
  * `BASELINE=/path/to/checkout`, that checkout's entries are bundled too, with everything inlined
  * (the construct's options before modules moved beside the bundle), and measured in the same rounds.
  */
-import { execSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { BESIDE_THE_BUNDLE, besideTheBundle } from '../lib/sso-function';
+import { SSO_ESBUILD } from '../lib/sso-function';
+import { bundleLikeTheConstruct } from '../bench/bundle';
 import { createDocumentClient, createStore, ensureTable } from '../functions/core/store/store';
 import { createLocalSigner, loadOrCreateLocalSigningKey } from '../functions/core/signing';
 import { mintSession } from '../functions/core/sessions';
@@ -31,27 +32,14 @@ import { startTestProvider } from '../test/support/oidc-provider';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const rounds = Number(process.argv[2] ?? 5);
 
-/** What `lib/sso-function.ts` hands NodejsFunction's esbuild (format, target, main fields, banner, minify, loader). */
-export const SSO_BUNDLING = {
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node22',
-  mainFields: ['module', 'main'],
-  banner: { js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);" },
-  minify: true,
-  sourcemap: true,
-  sourcesContent: false,
-  external: BESIDE_THE_BUNDLE,
-} as const;
+
 
 const out = mkdtempSync(join(tmpdir(), 'sso-bundles-'));
 const groups = { saml: 'functions/saml.ts', oidc: 'functions/oidc.ts', session: 'functions/session.ts', 'metadata-refresh': 'functions/metadata-refresh.ts' };
 const sizes: Record<string, { bundle: number; files: Record<string, number> }> = {};
 for (const [name, entry] of Object.entries(groups)) {
   const dir = join(out, name);
-  await build({ ...SSO_BUNDLING, mainFields: [...SSO_BUNDLING.mainFields], external: [...SSO_BUNDLING.external], entryPoints: [join(root, entry)], outfile: join(dir, 'index.mjs'), logLevel: 'error' });
-  for (const command of besideTheBundle(root, dir)) execSync(command, { stdio: 'inherit' });
+  await bundleLikeTheConstruct(root, entry, dir);
   const files = Object.fromEntries(readdirSync(dir).filter((f) => !f.endsWith('.map') && f !== 'node_modules').map((f) => [f, statSync(join(dir, f)).size]));
   files['node_modules/libxml2-wasm/lib/libxml2raw.mjs'] = statSync(join(dir, 'node_modules/libxml2-wasm/lib/libxml2raw.mjs')).size;
   files['node_modules/samlify/index.js'] = statSync(join(dir, 'node_modules/samlify/index.js')).size;
@@ -62,7 +50,7 @@ const baseline = process.env.BASELINE;
 if (baseline) {
   for (const [name, entry] of Object.entries(groups)) {
     const dir = join(out, `${name} (BASELINE)`);
-    await build({ ...SSO_BUNDLING, mainFields: [...SSO_BUNDLING.mainFields], external: [], entryPoints: [join(baseline, entry)], outfile: join(dir, 'index.mjs'), logLevel: 'error' });
+    await build({ ...SSO_ESBUILD, mainFields: [...SSO_ESBUILD.mainFields], external: [], entryPoints: [join(baseline, entry)], outfile: join(dir, 'index.mjs'), logLevel: 'error' });
     sizes[`${name} (BASELINE)`] = { bundle: statSync(join(dir, 'index.mjs')).size, files: {} };
   }
 }
