@@ -35,6 +35,8 @@ export interface Verdict {
 export interface Contender {
   readonly name: string;
   readonly kind: 'ours' | 'peer' | 'floor';
+  /** A floor's signatures: the Response's alone (the floor the issue names), or every signature the response holds. */
+  readonly signatures?: 'response' | 'every';
   verify(): Promise<Verdict>;
 }
 
@@ -163,32 +165,44 @@ function onlyDsigChild(parent: Element, localName: string): Element {
 /**
  * The floor of a correct check of the Response's signature: one parse, the exclusive c14n of the
  * signed element without its enveloped signature, one SHA-256 digest compare, one RSA verify of
- * SignedInfo's c14n with a KeyObject made once. Nothing else: no schema, no conditions.
+ * SignedInfo's c14n with a KeyObject made once. Nothing else: no schema, no conditions. With
+ * `everySignature`, the same again for the assertion's own signature when it has one (a correct
+ * SP verifies every signature: one that fails must not pass because another holds).
  */
-export function floor(c: ResponseCase, options: { withSchema?: boolean } = {}): Contender {
+export function floor(c: ResponseCase, options: { withSchema?: boolean; everySignature?: boolean } = {}): Contender {
   const key: KeyObject = createPublicKey(c.idpCertificate);
   const c14n = new ExclusiveCanonicalization();
+  /** Verifies the enveloped signature of `signed`, then removes it (as the enveloped-signature transform does). */
+  const verifyEnveloped = (signed: Element, signature: Element) => {
+    const signedInfo = onlyDsigChild(signature, 'SignedInfo');
+    const reference = onlyDsigChild(signedInfo, 'Reference');
+    if (reference.getAttribute('URI') !== `#${signed.getAttribute('ID')}`) throw new Error('the reference is not the signed element');
+    const signedInfoC14n = c14n.process(signedInfo as never, { inclusiveNamespacesPrefixList: prefixList(onlyDsigChild(signedInfo, 'CanonicalizationMethod')) });
+    const signatureValue = Buffer.from(onlyDsigChild(signature, 'SignatureValue').textContent ?? '', 'base64');
+    signed.removeChild(signature);
+    const digest = createHash('sha256')
+      .update(c14n.process(signed as never, { inclusiveNamespacesPrefixList: prefixList(onlyDsigChild(reference, 'Transforms')) }))
+      .digest('base64');
+    if (digest !== onlyDsigChild(reference, 'DigestValue').textContent?.trim()) throw new Error('digest mismatch');
+    if (!rsaVerify('sha256', Buffer.from(signedInfoC14n), key, signatureValue)) throw new Error('bad signature');
+  };
+  const name = `floor${options.everySignature ? ', every signature' : ''}: parse, exc-c14n, SHA-256, RSA verify${options.withSchema ? ' + XSD (libxml2)' : ''}`;
   return {
-    name: options.withSchema ? 'floor + XSD validation (libxml2)' : 'floor: parse, exc-c14n, SHA-256, RSA verify',
+    name,
     kind: 'floor',
+    signatures: options.everySignature ? 'every' : 'response',
     async verify() {
       try {
         const xml = Buffer.from(c.samlResponse, 'base64').toString('utf8');
         if (options.withSchema) validateSamlSchema(xml);
         const doc = new DOMParser().parseFromString(xml, 'text/xml');
         const response = doc.documentElement!;
-        const signature = onlyDsigChild(response, 'Signature');
-        const signedInfo = onlyDsigChild(signature, 'SignedInfo');
-        const reference = onlyDsigChild(signedInfo, 'Reference');
-        if (reference.getAttribute('URI') !== `#${response.getAttribute('ID')}`) throw new Error('the reference is not the Response');
-        const signedInfoC14n = c14n.process(signedInfo as never, { inclusiveNamespacesPrefixList: prefixList(onlyDsigChild(signedInfo, 'CanonicalizationMethod')) });
-        const signatureValue = Buffer.from(onlyDsigChild(signature, 'SignatureValue').textContent ?? '', 'base64');
-        response.removeChild(signature);
-        const digest = createHash('sha256')
-          .update(c14n.process(response as never, { inclusiveNamespacesPrefixList: prefixList(onlyDsigChild(reference, 'Transforms')) }))
-          .digest('base64');
-        if (digest !== onlyDsigChild(reference, 'DigestValue').textContent?.trim()) throw new Error('digest mismatch');
-        if (!rsaVerify('sha256', Buffer.from(signedInfoC14n), key, signatureValue)) throw new Error('bad signature');
+        verifyEnveloped(response, onlyDsigChild(response, 'Signature'));
+        if (options.everySignature) {
+          const assertion = childElement(response, SAML_ASSERTION, 'Assertion');
+          const own = assertion && optionalDsigChild(assertion, 'Signature');
+          if (own) verifyEnveloped(assertion, own);
+        }
         return accepted(c.expectedNameId);
       } catch (error) {
         return refused(error);
@@ -197,7 +211,18 @@ export function floor(c: ResponseCase, options: { withSchema?: boolean } = {}): 
   };
 }
 
-/** Every contender on one response: ours, the three peers, and the floor with and without XSD validation. */
+const SAML_ASSERTION = 'urn:oasis:names:tc:SAML:2.0:assertion';
+
+function childElement(parent: Element, namespace: string, localName: string): Element | undefined {
+  for (let node = parent.firstChild; node; node = node.nextSibling) {
+    if (node.nodeType === 1 && (node as Element).namespaceURI === namespace && (node as Element).localName === localName) return node as Element;
+  }
+  return undefined;
+}
+
+const optionalDsigChild = (parent: Element, localName: string) => childElement(parent, DSIG, localName);
+
+/** Every contender on one response: ours, the three peers, and the floors (the Response's signature, every signature), with and without XSD validation. */
 export function contenders(c: ResponseCase): Contender[] {
-  return [ours(c), samlifyPeer(c), nodeSamlPeer(c), boxyhqPeer(c), floor(c), floor(c, { withSchema: true })];
+  return [ours(c), samlifyPeer(c), nodeSamlPeer(c), boxyhqPeer(c), floor(c), floor(c, { withSchema: true }), floor(c, { everySignature: true }), floor(c, { everySignature: true, withSchema: true })];
 }

@@ -181,10 +181,15 @@ function signatureIn(root: Element, signature: Element): Node | null {
  */
 function canonicalize(transforms: readonly string[], node: Element, signature: Element, base: Omit<TransformOptions, 'signatureNode' | 'defaultNsForPrefix'>, discardComments: boolean): string {
   const keepsComments = transforms.some((t) => t.endsWith('#WithComments'));
-  // Exclusive c14n adds the InclusiveNamespaces of its list, or of the node's own CanonicalizationMethod, to the node.
+  // Exclusive c14n declares on the node itself the namespaces its ancestors declare for the
+  // prefixes of its InclusiveNamespaces list (or, without a list, of the node's own
+  // CanonicalizationMethod's): only that changes the node. A Response is the root and has no
+  // ancestors, and an assertion's listed prefixes are rarely its ancestors'.
+  const listed = base.inclusiveNamespacesPrefixList ?? [];
   const mutates =
-    (base.inclusiveNamespacesPrefixList?.length ?? 0) > 0 ||
-    elementChildren(node, 'CanonicalizationMethod').some((method) => elementChildren(method, 'InclusiveNamespaces').length > 0);
+    listed.length > 0
+      ? listed.some((prefix) => base.ancestorNamespaces?.some((ns) => ns.prefix === prefix))
+      : elementChildren(node, 'CanonicalizationMethod').some((method) => elementChildren(method, 'InclusiveNamespaces').length > 0);
   if (!mutates && !(discardComments && keepsComments)) {
     const detach = transforms.includes(ENVELOPED) && signature.parentNode !== null && isDescendantOf(signature, node);
     const parent = signature.parentNode;
