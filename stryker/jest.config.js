@@ -23,5 +23,6 @@ const chosen = process.env.MUTATION_TESTS ? process.env.MUTATION_TESTS.split(','
 export default {
   ...base,
   rootDir: '..',
+  testEnvironment: '<rootDir>/stryker/fail-fast-environment.cjs',
   testMatch: chosen.map((file) => `<rootDir>/${file}`),
 };
