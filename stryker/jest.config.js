@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import base from '../jest.config.js';
 
 /**
@@ -23,6 +24,7 @@ const chosen = process.env.MUTATION_TESTS ? process.env.MUTATION_TESTS.split(','
 export default {
   ...base,
   rootDir: '..',
-  testEnvironment: '<rootDir>/stryker/fail-fast-environment.cjs',
+  // A path, not <rootDir>/...: Stryker's jest runner resolves the environment itself, unsubstituted.
+  testEnvironment: fileURLToPath(new URL('./fail-fast-environment.cjs', import.meta.url)),
   testMatch: chosen.map((file) => `<rootDir>/${file}`),
 };
