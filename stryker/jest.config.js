@@ -26,5 +26,6 @@ export default {
   rootDir: '..',
   // A path, not <rootDir>/...: Stryker's jest runner resolves the environment itself, unsubstituted.
   testEnvironment: fileURLToPath(new URL('./fail-fast-environment.cjs', import.meta.url)),
+  testSequencer: fileURLToPath(new URL('./listed-order-sequencer.cjs', import.meta.url)),
   testMatch: chosen.map((file) => `<rootDir>/${file}`),
 };
