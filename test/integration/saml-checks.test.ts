@@ -110,6 +110,7 @@ function signWith(
     transforms = [ENVELOPED, EXC_C14N],
     references = 1,
     hmacKey,
+    prefixList,
   }: {
     referencedId: string;
     carrierId: string;
@@ -120,11 +121,13 @@ function signWith(
     references?: number;
     /** Signs with HMAC under this key instead of the IdP's RSA key. */
     hmacKey?: string;
+    /** The InclusiveNamespaces PrefixList of the reference's exclusive c14n. */
+    prefixList?: string[];
   },
 ): string {
   const signer = new SignedXml({ privateKey: hmacKey ?? idpKey, publicCert: idpCert, signatureAlgorithm, canonicalizationAlgorithm: EXC_C14N });
   if (hmacKey) signer.enableHMAC();
-  for (let i = 0; i < references; i++) signer.addReference({ xpath: `//*[@ID='${referencedId}']`, transforms, digestAlgorithm });
+  for (let i = 0; i < references; i++) signer.addReference({ xpath: `//*[@ID='${referencedId}']`, transforms, digestAlgorithm, ...(prefixList ? { inclusiveNamespacesPrefixList: prefixList } : {}) });
   signer.computeSignature(xml, {
     prefix: 'ds',
     location: { reference: `//*[@ID='${carrierId}']/*[local-name(.)='Issuer']`, action: 'after' },
@@ -767,6 +770,39 @@ describe('SAML ACS: every signature in the document', () => {
 });
 
 describe('SAML ACS: the form of signatures', () => {
+  it('accepts exclusive c14n before the enveloped-signature transform (the octets parsed again between them)', async () => {
+    const { connection, acs, valid } = await setUp();
+    const xml = await issueSamlResponseXml(valid({ sign: 'none' }));
+    const id = assertionIdOf(xml);
+    const result = await postAcs(acs, connection.id, base64(signWith(xml, { referencedId: id, carrierId: id, transforms: [EXC_C14N, ENVELOPED] })));
+    expect(result.statusCode).toBe(303);
+  });
+
+  it('rejects, after transforms that parse the octets again, a signed element holding two copies of its signature', async () => {
+    const { connection, acs, valid } = await setUp();
+    const xml = await issueSamlResponseXml(valid({ sign: 'none', attributes: { department: ['research'] } }));
+    const id = assertionIdOf(xml);
+    const signed = signWith(xml, { referencedId: id, carrierId: id, transforms: [EXC_C14N, ENVELOPED] });
+    const signature = /<ds:Signature[\s\S]*?<\/ds:Signature>/.exec(signed)![0];
+    // An AttributeValue may hold any element, so the schema lets the copies through.
+    expect(signed).toContain('</saml:AttributeValue>');
+    const copied = signed.replace('</saml:AttributeValue>', `${signature}${signature}</saml:AttributeValue>`);
+    const result = await postAcs(acs, connection.id, base64(copied));
+    expect(refusal(result)).toEqual({ status: 401, code: 'saml_invalid_signature' });
+  });
+
+  it('accepts an assertion whose exclusive c14n lists a prefix the Response declares, inside a signed Response', async () => {
+    const { connection, acs, valid } = await setUp();
+    const options = valid({ sign: 'none' });
+    const xml = await issueSamlResponseXml(options);
+    const id = assertionIdOf(xml);
+    // samlp is declared on the Response only: its c14n puts it on the assertion, in a copy.
+    const assertionSigned = signWith(xml, { referencedId: id, carrierId: id, prefixList: ['samlp'] });
+    expect(assertionSigned).toContain('PrefixList="samlp"');
+    const result = await postAcs(acs, connection.id, base64(signElement(assertionSigned, responseIdOf(assertionSigned), options)));
+    expect(result.statusCode).toBe(303);
+  });
+
   it('rejects a signature whose transform is outside the allowlist (exclusive c14n with comments)', async () => {
     const { connection, acs, valid } = await setUp();
     const xml = await issueSamlResponseXml(valid({ sign: 'none' }));

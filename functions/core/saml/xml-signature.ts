@@ -1,11 +1,6 @@
 import { constants, createHash, createPublicKey, createVerify, type KeyObject } from 'node:crypto';
 import { DOMParser } from '@xmldom/xmldom';
-import {
-  C14nCanonicalization,
-  C14nCanonicalizationWithComments,
-  ExclusiveCanonicalization,
-  ExclusiveCanonicalizationWithComments,
-} from 'xml-crypto';
+import { C14nCanonicalization, ExclusiveCanonicalization } from 'xml-crypto';
 import { NS, certificatePem } from './xml';
 
 /**
@@ -27,11 +22,10 @@ interface Canonicalizer {
   process(node: never, options: never): unknown;
 }
 
+/** The transforms applied, the ones SAML needs; the comment-keeping canonicalizations are none of them. */
 const CANONICALIZERS: Readonly<Record<string, () => Canonicalizer>> = {
   [C14N]: () => new C14nCanonicalization(),
-  'http://www.w3.org/TR/2001/REC-xml-c14n-20010315#WithComments': () => new C14nCanonicalizationWithComments(),
   'http://www.w3.org/2001/10/xml-exc-c14n#': () => new ExclusiveCanonicalization(),
-  'http://www.w3.org/2001/10/xml-exc-c14n#WithComments': () => new ExclusiveCanonicalizationWithComments(),
   [ENVELOPED]: () => ({ process: (node: never, options: never) => removeEnvelopedSignature(node, options) }),
 };
 
@@ -137,15 +131,6 @@ function removeEnvelopedSignature(node: Node, options: TransformOptions): Node {
   return node;
 }
 
-function removeComments(root: Node): void {
-  for (let child = root.firstChild; child; ) {
-    const next = child.nextSibling;
-    if (child.nodeType === child.COMMENT_NODE) root.removeChild(child);
-    else removeComments(child);
-    child = next;
-  }
-}
-
 /** The text of the signature's one SignatureValue child (nowhere else in the signature, e.g. not in its KeyInfo or Object). */
 function signatureValueOf(signature: Element): string | undefined {
   const [element, ...more] = elementChildren(signature, 'SignatureValue');
@@ -175,12 +160,11 @@ function signatureIn(root: Element, signature: Element): Node | null {
 /**
  * xml-crypto's `SignedXml.canonicalize`. It worked on a deep copy; copying the whole Response is a
  * quarter of a verification with xmldom, so the copy is made only where a step would change the
- * node (an InclusiveNamespaces list adds declarations, a comment-keeping canonicalizer needs
- * comments dropped). Otherwise the enveloped signature is detached for the canonicalization and
- * put back where it was: the document the caller reads is the one that was digested, as parsed.
+ * node (exclusive c14n declaring an InclusiveNamespaces prefix of an ancestor on it). Otherwise
+ * the enveloped signature is detached for the canonicalization and put back where it was: the
+ * document the caller reads is the one that was digested, as parsed.
  */
-function canonicalize(transforms: readonly string[], node: Element, signature: Element, base: Omit<TransformOptions, 'signatureNode' | 'defaultNsForPrefix'>, discardComments: boolean): string {
-  const keepsComments = transforms.some((t) => t.endsWith('#WithComments'));
+function canonicalize(transforms: readonly string[], node: Element, signature: Element, base: Omit<TransformOptions, 'signatureNode' | 'defaultNsForPrefix'>): string {
   // Exclusive c14n declares on the node itself the namespaces its ancestors declare for the
   // prefixes of its InclusiveNamespaces list (or, without a list, of the node's own
   // CanonicalizationMethod's): only that changes the node. A Response is the root and has no
@@ -190,7 +174,7 @@ function canonicalize(transforms: readonly string[], node: Element, signature: E
     listed.length > 0
       ? listed.some((prefix) => base.ancestorNamespaces?.some((ns) => ns.prefix === prefix))
       : elementChildren(node, 'CanonicalizationMethod').some((method) => elementChildren(method, 'InclusiveNamespaces').length > 0);
-  if (!mutates && !(discardComments && keepsComments)) {
+  if (!mutates) {
     const detach = transforms.includes(ENVELOPED) && signature.parentNode !== null && isDescendantOf(signature, node);
     const parent = signature.parentNode;
     const next = signature.nextSibling;
@@ -212,7 +196,6 @@ function canonicalize(transforms: readonly string[], node: Element, signature: E
     }
     if (ancestor === node) signatureNode = path.reverse().reduce<Node>((n, i) => n.childNodes.item(i)!, copy);
   }
-  if (discardComments) removeComments(copy);
   return runTransforms(transforms, copy, { ...base, defaultNsForPrefix: DEFAULT_NS_FOR_PREFIX, signatureNode }, signature);
 }
 
@@ -281,14 +264,14 @@ export function validateEnvelopedSignature(
 
   const hash = HASHES[digestMethod];
   if (!hash) throw new Error(`the digest ${digestMethod} is not supported`);
-  const canonical = canonicalize(transforms, signed, signature, { inclusiveNamespacesPrefixList, ancestorNamespaces: ancestorNamespaces(signed) }, true);
+  const canonical = canonicalize(transforms, signed, signature, { inclusiveNamespacesPrefixList, ancestorNamespaces: ancestorNamespaces(signed) });
   if (!createHash(hash).update(canonical, 'utf8').digest().equals(Buffer.from(digestValue, 'base64'))) {
     throw new Error('the digest of the referenced element does not match');
   }
 
   const method = SIGNATURES[signatureMethod];
   if (!method) throw new Error(`the signature algorithm ${signatureMethod} is not supported`);
-  const signedInfoCanonical = canonicalize([canonicalization], signedInfo, signature, { ancestorNamespaces: ancestorNamespaces(signedInfo) }, false);
+  const signedInfoCanonical = canonicalize([canonicalization], signedInfo, signature, { ancestorNamespaces: ancestorNamespaces(signedInfo) });
   if (!signedInfoCanonical) throw new Error('the canonical SignedInfo is empty');
   const value = (signatureValueOf(signature) ?? '').replace(/\r?\n/g, '');
   for (const certificate of certificates) {
