@@ -61,6 +61,15 @@ export function createSetupHandler(runtime: Runtime, options: { fetch?: typeof f
     return SETUP_IDPS[idp]?.protocol === protocol ? idp : `other-${protocol}`;
   };
 
+  /** `POST /setup/{token}/<protocol>/activate`: turns the link's tested connection on, then back to its page. */
+  const activate = (protocol: 'saml' | 'oidc') => async (event: HttpEvent) => {
+    const { link, context } = await open(event);
+    post(event, link);
+    only(link, protocol);
+    await activateSetupConnection(runtime, link);
+    return redirect(303, `${context.base}/${protocol}?idp=${encodeURIComponent(idpOf(event, protocol))}`);
+  };
+
   async function samlPage(event: HttpEvent, status: number, form?: SamlFormState): Promise<HttpResult> {
     const { link, context, cookies } = await open(event);
     const connection = (await setupConnection(runtime.store, link)) ?? undefined;
@@ -129,13 +138,7 @@ export function createSetupHandler(runtime: Runtime, options: { fetch?: typeof f
       ]);
     },
 
-    'POST /setup/{token}/saml/activate': async (event) => {
-      const { link, context } = await open(event);
-      post(event, link);
-      only(link, 'saml');
-      await activateSetupConnection(runtime, link);
-      return redirect(303, `${context.base}/saml?idp=${encodeURIComponent(idpOf(event))}`);
-    },
+    'POST /setup/{token}/saml/activate': activate('saml'),
 
     'GET /setup/{token}/oidc': (event) => oidcPage(event, 200),
 
@@ -169,13 +172,7 @@ export function createSetupHandler(runtime: Runtime, options: { fetch?: typeof f
       ]);
     },
 
-    'POST /setup/{token}/oidc/activate': async (event) => {
-      const { link, context } = await open(event);
-      post(event, link);
-      only(link, 'oidc');
-      await activateSetupConnection(runtime, link);
-      return redirect(303, `${context.base}/oidc?idp=${encodeURIComponent(idpOf(event, 'oidc'))}`);
-    },
+    'POST /setup/{token}/oidc/activate': activate('oidc'),
 
     'GET /setup/{token}/scim': async (event) => {
       const { link, context, cookies } = await open(event);
