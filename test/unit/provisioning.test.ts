@@ -56,6 +56,10 @@ describe('mapAttributes', () => {
     const who = identity({ a: ['A'], b: ['B'] });
     expect(map({ x: { constant: 'C', from: ['a'], default: 'D' } }, who).attributes.x).toBe('C');
     expect(map({ x: { constant: ['C1', 'C2'], multiValued: true } }, who).attributes.x).toEqual(['C1', 'C2']);
+    // A one-string constant or default is one value, never read character by character.
+    expect(map({ x: { constant: 'Acme Corp' } }, who).attributes.x).toBe('Acme Corp');
+    expect(map({ x: { constant: 'Acme Corp', multiValued: true } }, who).attributes.x).toEqual(['Acme Corp']);
+    expect(map({ x: { from: ['absent'], default: 'Unassigned', multiValued: true } }, who).attributes.x).toEqual(['Unassigned']);
     expect(map({ x: { join: { parts: [['a'], ['missing'], ['b']], separator: '-' }, from: ['b'] } }, who).attributes.x).toBe('A-B');
     expect(map({ x: { join: { parts: [['a'], ['b']] } } }, who).attributes.x).toBe('A B');
     expect(map({ x: { join: { parts: [['missing']] }, from: ['b'] } }, who).attributes.x).toBe('B');
