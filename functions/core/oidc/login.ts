@@ -85,7 +85,7 @@ function callbackParameters(url: URL): { code?: string; state?: string; error?: 
  * user found or created and a session minted. Every outcome is audited.
  *
  * @throws AppError `invalid_request`, `oidc_idp_error`, `oidc_state_mismatch`, `oidc_invalid_id_token`,
- *   `oidc_nonce_mismatch`, `unknown_connection`, and the codes of `provisionUser`.
+ *   `oidc_nonce_mismatch`, `unknown_connection`, and the codes of `signIn`.
  */
 export async function completeOidcLogin(
   runtime: Runtime,

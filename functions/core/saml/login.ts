@@ -77,7 +77,7 @@ export async function samlChecks(runtime: Runtime, connection: SamlConnection, n
  * @param browserRequestId the AuthnRequest id bound to the posting browser at `/login`, if any.
  * @returns the session token, its expiry, where to send the browser, and the ACS URL (whose
  *   binding the caller clears).
- * @throws AppError of the codes of `verifySamlResponse` and `provisionUser`, and `saml_replay`,
+ * @throws AppError of the codes of `verifySamlResponse` and `signIn`, and `saml_replay`,
  *   `saml_unsolicited`, `saml_in_response_to_mismatch`, `forbidden_return_to`, `unknown_connection`.
  */
 export async function completeSamlLogin(
