@@ -193,8 +193,9 @@ export function floor(c: ResponseCase, options: { withSchema?: boolean; everySig
     signatures: options.everySignature ? 'every' : 'response',
     async verify() {
       try {
-        const xml = Buffer.from(c.samlResponse, 'base64').toString('utf8');
-        if (options.withSchema) validateSamlSchema(xml);
+        const bytes = Buffer.from(c.samlResponse, 'base64');
+        const xml = bytes.toString('utf8');
+        if (options.withSchema) validateSamlSchema(bytes);
         const doc = new DOMParser().parseFromString(xml, 'text/xml');
         const response = doc.documentElement!;
         verifyEnveloped(response, onlyDsigChild(response, 'Signature'));

@@ -2,9 +2,12 @@
  * `npx tsx scripts/measure-session.ts [requests]`: the p50 and p99 of `GET /session` in-process,
  * through the session Lambda handler, on DynamoDB Local (token verification, then the session and
  * user reads), and its parts: the token check, and the reads as one BatchGetItem against two
- * parallel GetItems. With `BASELINE=/path/to/checkout` that checkout's handler is measured in the same
+ * parallel GetItems; and what those stand on, the same BatchGetItem as bare HTTP and the bare
+ * ES256 check with node:crypto. With `BASELINE=/path/to/checkout` that checkout's handler is measured in the same
  * run, interleaved request by request, on the same runtime and token.
  */
+import { createPublicKey, verify, type JsonWebKey } from 'node:crypto';
+import { Agent, request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { loadConfig } from '../functions/core/config';
@@ -63,7 +66,35 @@ const parts: [string, () => Promise<unknown>][] = [
   ['token verification, key set built per call', async () => verifySessionToken(token, { jwks: await runtime.signer.publicJwks() }, checks)],
   ['session and user: one BatchGetItem', () => runtime.store.getSessionAndUser('none', user.id)],
   ['session and user: two GetItems at once', () => Promise.all([runtime.store.getSession('none'), runtime.store.getUser(user.id)])],
+  // What the SDK and jose stand on: DynamoDB Local's own answer, and the bare ES256 check.
+  ['the same BatchGetItem as bare HTTP, no SDK', rawBatchGet],
+  ['ES256 signature alone, node:crypto, cached key', async () => bareSignatureCheck()],
 ];
+const agent = new Agent({ keepAlive: true });
+const batchBody = JSON.stringify({
+  RequestItems: { [env.TABLE_NAME]: { Keys: [['SESSION#none', 'SESSION'], [`USER#${user.id}`, 'USER']].map(([pk, sk]) => ({ pk: { S: pk }, sk: { S: sk } })), ConsistentRead: true } },
+});
+/** DynamoDB Local's time for the reads: one keep-alive POST (DynamoDB Local reads the signature's credential but does not check it). */
+function rawBatchGet(): Promise<void> {
+  const { hostname, port } = new URL(dynamo.endpoint);
+  return new Promise((resolve, reject) => {
+    const headers = {
+      'content-type': 'application/x-amz-json-1.0',
+      'x-amz-target': 'DynamoDB_20120810.BatchGetItem',
+      'x-amz-date': '20260101T000000Z',
+      authorization: 'AWS4-HMAC-SHA256 Credential=local/20260101/local/dynamodb/aws4_request, SignedHeaders=host, Signature=0',
+    };
+    const request = httpRequest({ hostname, port, method: 'POST', path: '/', agent, headers }, (response) => {
+      response.resume().on('end', () => (response.statusCode === 200 ? resolve() : reject(new Error(`DynamoDB Local answered ${response.statusCode}`))));
+    });
+    request.on('error', reject).end(batchBody);
+  });
+}
+const [signingInput, signatureText] = [token.slice(0, token.lastIndexOf('.')), token.slice(token.lastIndexOf('.') + 1)];
+const publicKey = createPublicKey({ key: (await runtime.signer.publicJwks())[0] as JsonWebKey, format: 'jwk' });
+function bareSignatureCheck(): void {
+  if (!verify('sha256', Buffer.from(signingInput), { key: publicKey, dsaEncoding: 'ieee-p1363' }, Buffer.from(signatureText, 'base64url'))) throw new Error('bad signature');
+}
 const event = adaptRequest({ method: 'GET', url: '/session', headers: { authorization: `Bearer ${token}` } }).event!;
 const context = { awsRequestId: 'bench', functionName: 'bench' } as Context;
 const samples = new Map<string, number[]>([...handlers, ...parts].map(([name]) => [name, []]));

@@ -418,6 +418,29 @@ describe('SAML ACS: encrypted assertions', () => {
     expect(JSON.parse(String(result.body)).detail).toContain('does not accept');
   });
 
+  it.each([
+    ['accepts a signed assertion encrypted on its own (the control)', false, 303],
+    ['rejects a signed, encrypted assertion that carries a second assertion in its Advice', true, 401],
+  ])('%s', async (_, advice, status) => {
+    const { connection, acs, valid } = await setUp({ spDecryptionKeySecret: 'sp-encryption-key' });
+    const options = valid({ sign: 'none' });
+    const xml = await issueSamlResponseXml(options);
+    const assertion = assertionOf(xml);
+    // Advice may hold assertions (SAML Core 2.6.1); one inside the signed one is what a careless reader would find.
+    const nested = assertion.replace(/ ID="[^"]+"/, ` ID="_advice-${randomUUID()}"`);
+    const carried = advice ? assertion.replace('</saml:Conditions>', `</saml:Conditions><saml:Advice>${nested}</saml:Advice>`) : assertion;
+    expect(carried.includes('<saml:Advice>')).toBe(advice);
+    const signed = signElement(carried, assertionIdOf(carried), options);
+    const encrypted = await new Promise<string>((resolve, reject) =>
+      encrypt(signed, { rsa_pub: spEncryptionCert, pem: spEncryptionCert, encryptionAlgorithm: 'http://www.w3.org/2009/xmlenc11#aes256-gcm', keyEncryptionAlgorithm: 'http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p' }, (error, result) =>
+        error || !result ? reject(error) : resolve(result),
+      ),
+    );
+    const result = await postAcs(acs, connection.id, base64(xml.replace(assertion, `<saml:EncryptedAssertion>${encrypted}</saml:EncryptedAssertion>`)));
+    expect(result.statusCode).toBe(status);
+    if (advice) expect(refusal(result)).toEqual({ status: 401, code: 'saml_invalid_signature' });
+  });
+
   it("rejects an encrypted assertion that is not signed inside, since anyone can encrypt to the SP's public key", async () => {
     const { connection, acs, valid } = await setUp({ spDecryptionKeySecret: 'sp-encryption-key' });
     const result = await postAcs(acs, connection.id, await issueSamlResponse(valid({ sign: 'none', encryptFor: spEncryptionCert })));
@@ -647,6 +670,20 @@ describe('SAML ACS: status, input and transport', () => {
     const response = await issueSamlResponse(valid());
     const result = await postAcs(acs, connection.id, `${response.slice(0, 40)}!*${response.slice(40)}`);
     expect(refusal(result)).toEqual({ status: 400, code: 'invalid_request' });
+  });
+
+  it.each([
+    ['written in the base64url alphabet', (r: string) => r.replace(/\+/g, '-').replace(/\//g, '_')],
+    ['without its padding', (r: string) => r.replace(/=+$/, '')],
+  ])('rejects a SAMLResponse %s, which a lenient decoder reads as the valid response', async (_, edit) => {
+    const { connection, acs, valid } = await setUp();
+    // The edits need a '+' or '/' and padding to act on: a trailing space in the XML sets the padding.
+    const xml = await issueSamlResponseXml(valid());
+    const response = [xml, `${xml} `, `${xml}  `].map(base64).find((r) => /[+/]/.test(r) && r.endsWith('='))!;
+    const edited = edit(response);
+    expect(edited).not.toBe(response);
+    expect(Buffer.from(edited, 'base64').equals(Buffer.from(response, 'base64'))).toBe(true);
+    expect(refusal(await postAcs(acs, connection.id, edited))).toEqual({ status: 400, code: 'invalid_request' });
   });
 
   it('rejects a SAMLResponse whose base64 does not decode to XML', async () => {

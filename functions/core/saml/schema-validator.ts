@@ -71,14 +71,17 @@ function compiledValidator(): XsdValidator {
 /**
  * Validates a SAML message (a samlp:Response, or a decrypted saml:Assertion) against the SAML 2.0
  * protocol and assertion schemas with libxml2. Never resolves external entities or the network.
+ * Octets are read as UTF-8 whatever their XML declaration says, as the DOM parser reads them
+ * (invalid UTF-8 is refused); passing the octets spares encoding the text again.
  *
  * @throws AppError `invalid_request` when the XML is not well-formed or breaks the schema.
  */
-export function validateSamlSchema(xml: string): void {
+export function validateSamlSchema(xml: string | Uint8Array): void {
   const schemaValidator = compiledValidator();
   let doc: XmlDocument;
   try {
-    doc = XmlDocument.fromString(xml, { option: ParseOption.XML_PARSE_NONET });
+    const options = { option: ParseOption.XML_PARSE_NONET, encoding: 'utf-8' };
+    doc = typeof xml === 'string' ? XmlDocument.fromString(xml, options) : XmlDocument.fromBuffer(xml, options);
   } catch (error) {
     throw new AppError('invalid_request', 'the SAML message is not well-formed XML', { cause: error });
   }

@@ -1,7 +1,7 @@
 import { decrypt } from 'xml-encryption';
 import { AppError } from '../errors';
 import { validateSamlSchema } from './schema-validator';
-import { NS, allElements, attribute, childElements, descendants, onlyChild, parseUntrustedXml, text } from './xml';
+import { NS, allElements, attribute, childElements, onlyChild, parseUntrustedXml, text } from './xml';
 import { indexIds, validateEnvelopedSignature, type IdIndex } from './xml-signature';
 
 /** What a SAML response is checked against: the connection's trust settings and the current instant. */
@@ -84,13 +84,13 @@ const KEY_TRANSPORT = new Set(['http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p'
  *   `saml_audience_mismatch`, `saml_in_response_to_mismatch`.
  */
 export async function verifySamlResponse(samlResponse: string, checks: SamlChecks): Promise<VerifiedAssertion> {
-  const xml = decodeSamlResponse(samlResponse);
+  const { xml, bytes } = decodeSamlResponse(samlResponse);
   const doc = parseUntrustedXml(xml);
   const root = doc.documentElement!;
   if (root.namespaceURI !== NS.protocol || root.localName !== 'Response') {
     throw new AppError('invalid_request', 'the SAMLResponse is not a samlp:Response');
   }
-  validateSamlSchema(xml);
+  validateSamlSchema(bytes);
   const elements = allElements(root);
   checkInstants(elements);
   checkStatus(root);
@@ -107,10 +107,12 @@ export async function verifySamlResponse(samlResponse: string, checks: SamlCheck
   const signedResponse = signed.has(root);
   const carried = theAssertion(root);
   let assertion: Element;
+  // The elements of the document the assertion is read from: the response's, or the decrypted assertion's.
+  let assertionElements = elements;
   if (carried.localName === 'EncryptedAssertion') {
     const plainDoc = await decryptAssertion(carried, checks);
-    const plainElements = allElements(plainDoc.documentElement!);
-    const signedPlain = verifyEverySignature(plainElements, checks).has(plainDoc.documentElement!);
+    assertionElements = allElements(plainDoc.documentElement!);
+    const signedPlain = verifyEverySignature(assertionElements, checks).has(plainDoc.documentElement!);
     // The Response signature covers the ciphertext; without it, anyone could encrypt to the SP's public key.
     if (!signedResponse && !signedPlain) throw new AppError('saml_invalid_signature', 'neither the response nor the assertion is signed');
     assertion = plainDoc.documentElement!;
@@ -130,10 +132,11 @@ export async function verifySamlResponse(samlResponse: string, checks: SamlCheck
   }
   // What is read from here on is the element a verified signature's Reference resolved to (the
   // only one carrying its ID, digested in this very DOM), or a child of it: only signed XML is read.
+  // It is the one Assertion of its document, so no other hides inside it.
   if (
     assertion.namespaceURI !== NS.assertion ||
     assertion.localName !== 'Assertion' ||
-    descendants(assertion, NS.assertion, 'Assertion').length !== 0
+    assertionElements.some((e) => e !== assertion && e.namespaceURI === NS.assertion && e.localName === 'Assertion')
   ) {
     throw new AppError('saml_invalid_signature', 'the signature does not cover the assertion');
   }
@@ -150,14 +153,16 @@ export async function verifySamlResponse(samlResponse: string, checks: SamlCheck
   );
 }
 
-function decodeSamlResponse(samlResponse: string): string {
+/** The response's octets and their UTF-8 text; both parsers read these same octets. */
+function decodeSamlResponse(samlResponse: string): { xml: string; bytes: Buffer } {
   const compact = samlResponse.replace(/\s+/g, '');
-  if (compact.length === 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(compact) || compact.length % 4 !== 0) {
-    throw new AppError('invalid_request', 'SAMLResponse is not base64');
-  }
-  const xml = Buffer.from(compact, 'base64').toString('utf8');
+  // Node's decoder skips what is not base64 (and reads base64url): only text that encodes back to
+  // itself is the canonical, padded base64 of its octets.
+  const bytes = Buffer.from(compact, 'base64');
+  if (compact.length === 0 || bytes.toString('base64') !== compact) throw new AppError('invalid_request', 'SAMLResponse is not base64');
+  const xml = bytes.toString('utf8');
   if (!xml.trimStart().startsWith('<')) throw new AppError('invalid_request', 'SAMLResponse does not decode to XML');
-  return xml;
+  return { xml, bytes };
 }
 
 function checkStatus(response: Element): void {
@@ -325,6 +330,7 @@ async function decryptWithAny(xml: string, keys: readonly string[]): Promise<str
 // xs:dateTime in UTC, as SAML core 1.3.3 requires; an offset or no zone is refused, never read as local time.
 const UTC_DATE_TIME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?Z$/;
 const TIME_ATTRIBUTES = ['IssueInstant', 'NotBefore', 'NotOnOrAfter', 'AuthnInstant', 'SessionNotOnOrAfter'] as const;
+const TIME_ATTRIBUTE_NAMES: ReadonlySet<string> = new Set(TIME_ATTRIBUTES);
 
 /**
  * The one parser of SAML times: `YYYY-MM-DDThh:mm:ss(.s+)?Z`, a real calendar instant (hour 24 and
@@ -358,7 +364,12 @@ function optionalInstant(element: Element | undefined, name: (typeof TIME_ATTRIB
 function checkInstants(elements: readonly Element[]): void {
   for (const element of elements) {
     if (element.namespaceURI !== NS.protocol && element.namespaceURI !== NS.assertion) continue;
-    for (const name of TIME_ATTRIBUTES) optionalInstant(element, name, `${element.localName} ${name}`);
+    // One pass over each element's attributes, where asking for each name would scan them five times.
+    const attributes = element.attributes;
+    for (let i = 0; i < attributes.length; i++) {
+      const { nodeName, value } = attributes.item(i)!;
+      if (TIME_ATTRIBUTE_NAMES.has(nodeName)) samlInstant(value, `${element.localName} ${nodeName}`);
+    }
   }
 }
 

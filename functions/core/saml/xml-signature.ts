@@ -1,4 +1,4 @@
-import { constants, createHash, createPublicKey, createVerify, type KeyObject } from 'node:crypto';
+import { constants, createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { DOMParser } from '@xmldom/xmldom';
 import { C14nCanonicalization, ExclusiveCanonicalization } from 'xml-crypto';
 import { NS, certificatePem } from './xml';
@@ -274,13 +274,17 @@ export function validateEnvelopedSignature(
   const signedInfoCanonical = canonicalize([canonicalization], signedInfo, signature, { ancestorNamespaces: ancestorNamespaces(signedInfo) });
   if (!signedInfoCanonical) throw new Error('the canonical SignedInfo is empty');
   const value = (signatureValueOf(signature) ?? '').replace(/\r?\n/g, '');
+  const signedInfoOctets = Buffer.from(signedInfoCanonical, 'utf8');
+  const signatureBytes = Buffer.from(value, 'base64');
   for (const certificate of certificates) {
     try {
       const key = publicKeyOf(certificate);
-      const verifier = createVerify(method.hash).update(signedInfoCanonical);
-      const verified = method.pss
-        ? verifier.verify({ key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST }, value, 'base64')
-        : verifier.verify(key, value, 'base64');
+      const verified = verify(
+        method.hash,
+        signedInfoOctets,
+        method.pss ? { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST } : key,
+        signatureBytes,
+      );
       if (verified) return;
     } catch {
       // A certificate that cannot be read, or a value of the wrong form, is just not a match.
