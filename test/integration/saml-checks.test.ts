@@ -716,6 +716,32 @@ describe('SAML ACS: status, input and transport', () => {
     expect(refusal(result)).toEqual({ status: 400, code: 'invalid_request' });
   });
 
+  // Each edit is one that nothing but the schema refuses: the Response's own elements are unsigned
+  // here and read by name, and the assertion is signed after its edit.
+  it.each([
+    ['its Status before its Issuer', (xml: string) => xml.replace(/(<saml:Issuer[^>]*>[^<]*<\/saml:Issuer>)(<samlp:Status>[\s\S]*?<\/samlp:Status>)/, '$2$1')],
+    ['an element the protocol does not define', (xml: string) => xml.replace('</samlp:Status>', '</samlp:Status><samlp:Bogus/>')],
+  ])('rejects a Response whose schema is broken by %s', async (_, edit) => {
+    const { connection, acs, valid } = await setUp();
+    const xml = await issueSamlResponseXml(valid());
+    const response = edit(xml);
+    expect(response).not.toBe(xml);
+    const result = await postAcs(acs, connection.id, base64(response));
+    expect(refusal(result)).toEqual({ status: 400, code: 'invalid_request' });
+    expect(JSON.parse(String(result.body)).detail).toContain('SAML 2.0 schema');
+  });
+
+  it('rejects a signed assertion whose AuthnStatement comes before its Subject, which the assertion schema forbids', async () => {
+    const { connection, acs, valid } = await setUp();
+    const moved = inAssertion((assertion) => {
+      const statement = /<saml:AuthnStatement[\s\S]*<\/saml:AuthnStatement>/.exec(assertion)![0];
+      return assertion.replace(statement, '').replace('<saml:Subject>', `${statement}<saml:Subject>`);
+    });
+    const result = await postAcs(acs, connection.id, await signedAfterEdit(valid(), moved));
+    expect(refusal(result)).toEqual({ status: 400, code: 'invalid_request' });
+    expect(JSON.parse(String(result.body)).detail).toContain('SAML 2.0 schema');
+  });
+
   it('rejects a post without a SAMLResponse field', async () => {
     const { connection, acs } = await setUp();
     const result = await postForm(acs, connection.id, { RelayState: 'https://app.example.test/' });

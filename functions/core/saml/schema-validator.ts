@@ -28,8 +28,8 @@ const RELAXATIONS: readonly { readonly why: string; readonly schema: 'protocol' 
   {
     why: 'Auth0 places the Response signature after the assertions instead of after the Issuer',
     schema: 'protocol',
-    from: '<extension base="samlp:StatusResponseType">\n                <choice minOccurs="0" maxOccurs="unbounded">\n                    <element ref="saml:Assertion"/>\n                    <element ref="saml:EncryptedAssertion"/>\n                </choice>',
-    to: '<extension base="samlp:StatusResponseType"><sequence>\n                <choice minOccurs="0" maxOccurs="unbounded">\n                    <element ref="saml:Assertion"/>\n                    <element ref="saml:EncryptedAssertion"/>\n                </choice>\n                <element ref="ds:Signature" minOccurs="0"/></sequence>',
+    from: '<extension base="samlp:StatusResponseType">\n<choice minOccurs="0" maxOccurs="unbounded">\n<element ref="saml:Assertion"/>\n<element ref="saml:EncryptedAssertion"/>\n</choice>',
+    to: '<extension base="samlp:StatusResponseType"><sequence>\n<choice minOccurs="0" maxOccurs="unbounded">\n<element ref="saml:Assertion"/>\n<element ref="saml:EncryptedAssertion"/>\n</choice>\n<element ref="ds:Signature" minOccurs="0"/></sequence>',
   },
 ];
 
