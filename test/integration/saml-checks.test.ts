@@ -686,6 +686,18 @@ describe('SAML ACS: status, input and transport', () => {
     expect(refusal(await postAcs(acs, connection.id, edited))).toEqual({ status: 400, code: 'invalid_request' });
   });
 
+  it('rejects a response whose octets are not UTF-8, which a decoder would quietly repair', async () => {
+    const { connection, acs, valid } = await setUp();
+    const xml = await issueSamlResponseXml(valid());
+    // An unsigned, unread attribute of the Response: the schema's reading of the octets is what refuses it.
+    const [head, tail] = [xml.slice(0, xml.indexOf(' Version="2.0"')), xml.slice(xml.indexOf(' Version="2.0"'))];
+    const control = Buffer.from(`${head} Consent="urn:x"${tail}`, 'utf8');
+    const broken = Buffer.concat([Buffer.from(`${head} Consent="urn:x`, 'utf8'), Buffer.from([0xff]), Buffer.from(`"${tail}`, 'utf8')]);
+    expect((await postAcs(acs, connection.id, control.toString('base64'))).statusCode).toBe(303);
+    const result = await postAcs(acs, connection.id, broken.toString('base64'));
+    expect(refusal(result)).toEqual({ status: 400, code: 'invalid_request' });
+  });
+
   it('rejects a SAMLResponse whose base64 does not decode to XML', async () => {
     const { connection, acs } = await setUp();
     const result = await postAcs(acs, connection.id, base64('{"SAMLResponse": "no"}'));
