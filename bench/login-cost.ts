@@ -82,7 +82,8 @@ async function spInitiatedLogin(nameId: string): Promise<void> {
   const pause = process.cpuUsage();
   const response = await issueSamlResponse(responseFor(connection, runtime, { nameId, inResponseTo }));
   excluded = addCpu(excluded, process.cpuUsage(pause));
-  const result = await postAcs(handler, connection.id, response, location.searchParams.get('RelayState') ?? undefined);
+  // The browser's sso_saml_request cookie, which binds the response to the login it started.
+  const result = await postAcs(handler, connection.id, response, location.searchParams.get('RelayState') ?? undefined, inResponseTo ? { requestId: inResponseTo } : {});
   if (result.statusCode !== 303) throw new Error(`login answered ${result.statusCode}: ${result.body}`);
   const session = await invoke(sessionHandler, { method: 'GET', url: '/session', headers: { authorization: `Bearer ${sessionTokenOf(result)}` } });
   if (session.statusCode !== 200) throw new Error(`GET /session answered ${session.statusCode}`);
