@@ -374,6 +374,12 @@ describe('SAML ACS: signatures', () => {
   });
 });
 
+/** `plaintext` encrypted to the connection's SP key (AES-256-GCM, RSA-OAEP), as an IdP encrypts an assertion. */
+function encryptForSp(plaintext: string): Promise<string> {
+  const options = { rsa_pub: spEncryptionCert, pem: spEncryptionCert, encryptionAlgorithm: 'http://www.w3.org/2009/xmlenc11#aes256-gcm', keyEncryptionAlgorithm: 'http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p' };
+  return new Promise((resolve, reject) => encrypt(plaintext, options, (error, result) => (error || !result ? reject(error) : resolve(result))));
+}
+
 describe('SAML ACS: encrypted assertions', () => {
   it('accepts a signed assertion encrypted for the SP key of the connection', async () => {
     const { connection, acs, valid } = await setUp({ spDecryptionKeySecret: 'sp-encryption-key' });
@@ -394,11 +400,7 @@ describe('SAML ACS: encrypted assertions', () => {
     const xml = await issueSamlResponseXml(valid({ encryptFor: spEncryptionCert }));
     const tampered = xml.replace(/(<xenc:CipherValue>\s*)([A-Za-z0-9+/]{8})/, (_, open: string, head: string) => `${open}${head.split('').reverse().join('')}`);
     expect(tampered).not.toBe(xml);
-    const notXml = await new Promise<string>((resolve, reject) =>
-      encrypt('this is not an assertion', { rsa_pub: spEncryptionCert, pem: spEncryptionCert, encryptionAlgorithm: 'http://www.w3.org/2009/xmlenc11#aes256-gcm', keyEncryptionAlgorithm: 'http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p' }, (error, result) =>
-        error || !result ? reject(error) : resolve(result),
-      ),
-    );
+    const notXml = await encryptForSp('this is not an assertion');
     const garbage = xml.replace(/<saml:EncryptedAssertion>[\s\S]*<\/saml:EncryptedAssertion>/, `<saml:EncryptedAssertion>${notXml}</saml:EncryptedAssertion>`);
     const answers = await Promise.all([tampered, garbage].map(async (forged) => (await postAcs(acs, connection.id, base64(forged))).body));
     expect(new Set(answers).size).toBe(1);
@@ -431,11 +433,7 @@ describe('SAML ACS: encrypted assertions', () => {
     const carried = advice ? assertion.replace('</saml:Conditions>', `</saml:Conditions><saml:Advice>${nested}</saml:Advice>`) : assertion;
     expect(carried.includes('<saml:Advice>')).toBe(advice);
     const signed = signElement(carried, assertionIdOf(carried), options);
-    const encrypted = await new Promise<string>((resolve, reject) =>
-      encrypt(signed, { rsa_pub: spEncryptionCert, pem: spEncryptionCert, encryptionAlgorithm: 'http://www.w3.org/2009/xmlenc11#aes256-gcm', keyEncryptionAlgorithm: 'http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p' }, (error, result) =>
-        error || !result ? reject(error) : resolve(result),
-      ),
-    );
+    const encrypted = await encryptForSp(signed);
     const result = await postAcs(acs, connection.id, base64(xml.replace(assertion, `<saml:EncryptedAssertion>${encrypted}</saml:EncryptedAssertion>`)));
     expect(result.statusCode).toBe(status);
     if (advice) expect(refusal(result)).toEqual({ status: 401, code: 'saml_invalid_signature' });
