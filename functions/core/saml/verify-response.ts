@@ -56,8 +56,9 @@ const SIGNATURE_ALGORITHMS = new Set([
 const DIGEST_ALGORITHMS = new Set(['http://www.w3.org/2001/04/xmlenc#sha256', 'http://www.w3.org/2001/04/xmlenc#sha512']);
 const SHA1_SIGNATURE = 'http://www.w3.org/2000/09/xmldsig#rsa-sha1';
 const SHA1_DIGEST = 'http://www.w3.org/2000/09/xmldsig#sha1';
+const ENVELOPED_SIGNATURE = 'http://www.w3.org/2000/09/xmldsig#enveloped-signature';
 const TRANSFORMS = new Set([
-  'http://www.w3.org/2000/09/xmldsig#enveloped-signature',
+  ENVELOPED_SIGNATURE,
   'http://www.w3.org/2001/10/xml-exc-c14n#',
   'http://www.w3.org/TR/2001/REC-xml-c14n-20010315',
 ]);
@@ -249,11 +250,16 @@ function verifySignature(signature: Element, carrier: Element, ids: IdIndex, che
     );
   }
   const transforms = onlyChild(reference, NS.dsig, 'Transforms');
-  for (const transform of transforms ? childElements(transforms, NS.dsig, 'Transform') : []) {
-    const algorithm = attribute(transform, 'Algorithm') ?? '';
+  const algorithms = (transforms ? childElements(transforms, NS.dsig, 'Transform') : []).map((transform) => attribute(transform, 'Algorithm') ?? '');
+  for (const algorithm of algorithms) {
     if (!TRANSFORMS.has(algorithm)) {
       throw new AppError('saml_invalid_signature', `the signature uses the transform ${algorithm || 'without an algorithm'}, which SAML does not need`);
     }
+  }
+  // A canonicalization before another transform would hand it octets to parse again, a second
+  // reading of the signed bytes that no IdP needs: they all send enveloped-signature, then c14n.
+  if (algorithms.slice(0, -1).some((algorithm) => algorithm !== ENVELOPED_SIGNATURE)) {
+    throw new AppError('saml_invalid_signature', 'the signature applies a canonicalization before its last transform; SAML signatures apply enveloped-signature, then one canonicalization');
   }
 
   try {

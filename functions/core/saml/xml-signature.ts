@@ -1,5 +1,4 @@
 import { constants, createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
-import { DOMParser } from '@xmldom/xmldom';
 import { C14nCanonicalization, ExclusiveCanonicalization } from 'xml-crypto';
 import { NS, certificatePem } from './xml';
 
@@ -137,26 +136,6 @@ function signatureValueOf(signature: Element): string | undefined {
   return element && more.length === 0 ? (element.textContent ?? undefined) : undefined;
 }
 
-/** Parses the octets one transform hands to the next; anything the parser reports refuses them. */
-function parseTransformInput(octets: string): Element {
-  const errors: string[] = [];
-  const options = { errorHandler: (_level: string, message: string) => errors.push(String(message)) };
-  const doc = new DOMParser(options as ConstructorParameters<typeof DOMParser>[0]).parseFromString(octets, 'text/xml');
-  if (errors.length > 0 || !doc.documentElement) throw new Error('the output of a transform is not well-formed XML');
-  return doc.documentElement;
-}
-
-/** The signature in a document a transform re-parsed, found by its SignatureValue; a second copy is a wrapping attempt. */
-function signatureIn(root: Element, signature: Element): Node | null {
-  const value = elementChildren(signature, 'SignatureValue')[0]?.textContent;
-  if (!value) return null;
-  const matches = [root, ...Array.from(root.getElementsByTagNameNS(NS.dsig, 'Signature'))].filter(
-    (s) => s.localName === 'Signature' && s.namespaceURI === NS.dsig && elementChildren(s, 'SignatureValue')[0]?.textContent === value,
-  );
-  if (matches.length > 1) throw new Error('two signatures carry the same SignatureValue');
-  return matches[0] ?? null;
-}
-
 /**
  * xml-crypto's `SignedXml.canonicalize`. It worked on a deep copy; copying the whole Response is a
  * quarter of a verification with xmldom, so the copy is made only where a step would change the
@@ -180,7 +159,7 @@ function canonicalize(transforms: readonly string[], node: Element, signature: E
     const next = signature.nextSibling;
     if (detach) parent!.removeChild(signature);
     try {
-      return runTransforms(transforms, node, { ...base, defaultNsForPrefix: DEFAULT_NS_FOR_PREFIX, signatureNode: null }, signature);
+      return runTransforms(transforms, node, { ...base, defaultNsForPrefix: DEFAULT_NS_FOR_PREFIX, signatureNode: null });
     } finally {
       if (detach) parent!.insertBefore(signature, next);
     }
@@ -196,23 +175,17 @@ function canonicalize(transforms: readonly string[], node: Element, signature: E
     }
     if (ancestor === node) signatureNode = path.reverse().reduce<Node>((n, i) => n.childNodes.item(i)!, copy);
   }
-  return runTransforms(transforms, copy, { ...base, defaultNsForPrefix: DEFAULT_NS_FOR_PREFIX, signatureNode }, signature);
+  return runTransforms(transforms, copy, { ...base, defaultNsForPrefix: DEFAULT_NS_FOR_PREFIX, signatureNode });
 }
 
-function runTransforms(transforms: readonly string[], node: Element, initial: TransformOptions, signature: Element): string {
-  let options = initial;
+/** Applies the transforms in turn; only the last may be a canonicalization, so every one reads the DOM. */
+function runTransforms(transforms: readonly string[], node: Element, options: TransformOptions): string {
   let current: unknown = node;
   for (const name of transforms) {
-    if (typeof current === 'string') {
-      const parsed = parseTransformInput(current);
-      options = { ...options, ancestorNamespaces: [], defaultNs: '', signatureNode: signatureIn(parsed, signature) ?? options.signatureNode };
-      current = parsed;
-    }
     const canonicalizer = CANONICALIZERS[name];
     if (!canonicalizer) throw new Error(`the transform ${name} is not supported`);
     current = canonicalizer().process(current as never, options as never);
   }
-  if (typeof current !== 'string') current = new C14nCanonicalization().process(current as never, options as never);
   return String(current);
 }
 
@@ -220,7 +193,9 @@ function runTransforms(transforms: readonly string[], node: Element, initial: Tr
  * Core validation of an enveloped `ds:Signature` whose one Reference names `#id`: the element
  * carrying that ID (it must be the only one in the document, and must be `signed`) digests, after
  * its transforms, to the DigestValue, and the canonical SignedInfo verifies under one of the
- * certificates. KeyInfo is never read. Algorithms are the caller's to allow beforehand.
+ * certificates. KeyInfo is never read. Algorithms are the caller's to allow beforehand, and so is
+ * the order of the transforms: a canonicalization only as the last one, since every transform here
+ * reads the DOM and none parses octets again (one that is handed octets throws).
  *
  * @throws Error saying why it does not validate; the caller turns every failure into one refusal.
  */
