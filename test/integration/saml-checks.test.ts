@@ -696,6 +696,28 @@ describe('SAML ACS: status, input and transport', () => {
     expect(refusal(result)).toEqual({ status: 400, code: 'invalid_request' });
   });
 
+  it('reads the octets as UTF-8 whatever the XML declaration says, so a Latin-1 byte is refused rather than read two ways', async () => {
+    const { connection, acs, valid } = await setUp();
+    const xml = await issueSamlResponseXml(valid());
+    const at = xml.indexOf(' Version="2.0"');
+    // Read as the declaration says, 0xE9 is "é" to libxml2 while the DOM parser reads U+FFFD.
+    const latin1 = Buffer.concat([
+      Buffer.from(`<?xml version="1.0" encoding="ISO-8859-1"?>${xml.slice(0, at)} Consent="urn:x`, 'utf8'),
+      Buffer.from([0xe9]),
+      Buffer.from(`"${xml.slice(at)}`, 'utf8'),
+    ]);
+    const result = await postAcs(acs, connection.id, latin1.toString('base64'));
+    expect(refusal(result)).toEqual({ status: 400, code: 'invalid_request' });
+  });
+
+  it('accepts a SAMLResponse whose base64 is wrapped in lines of 76 characters, as MIME encoders write it', async () => {
+    const { connection, acs, valid } = await setUp();
+    const response = await issueSamlResponse(valid());
+    const wrapped = response.match(/.{1,76}/g)!.join('\r\n');
+    expect(wrapped).toContain('\r\n');
+    expect((await postAcs(acs, connection.id, wrapped)).statusCode).toBe(303);
+  });
+
   it('rejects a SAMLResponse whose base64 does not decode to XML', async () => {
     const { connection, acs } = await setUp();
     const result = await postAcs(acs, connection.id, base64('{"SAMLResponse": "no"}'));

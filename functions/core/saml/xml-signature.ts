@@ -228,7 +228,9 @@ export function validateEnvelopedSignature(
   const digestValues = elementChildren(reference, 'DigestValue');
   const digestValue = digestValues[0]?.textContent;
   if (!digestMethod || digestValues.length !== 1 || !digestValue) throw new Error('the reference has no single DigestMethod and DigestValue');
-  const transformElements = elementChildren(reference, 'Transforms').flatMap((t) => elementChildren(t, 'Transform'));
+  // In the dsig namespace only, as the caller read them to allow their algorithms and order.
+  const inDsig = (element: Element) => element.namespaceURI === NS.dsig;
+  const transformElements = elementChildren(reference, 'Transforms').filter(inDsig).flatMap((t) => elementChildren(t, 'Transform').filter(inDsig));
   const transforms = transformElements.map((t) => t.getAttribute('Algorithm')).filter((a): a is string => Boolean(a));
   const last = transformElements[transformElements.length - 1];
   const inclusiveNamespacesPrefixList = last

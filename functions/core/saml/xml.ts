@@ -72,7 +72,7 @@ export function onlyChild(parent: Element, namespace: string, localName: string)
   return found[0];
 }
 
-/** Every element of that name anywhere under `root`, `root` included. */
+/** Every element of that name below `root`: an element's descendants, or a document's elements, its root included. */
 export function descendants(root: Document | Element, namespace: string, localName: string): Element[] {
   return Array.from(root.getElementsByTagNameNS(namespace, localName));
 }
