@@ -877,6 +877,19 @@ describe('SAML ACS: the form of signatures', () => {
     expect(JSON.parse(String(result.body)).detail).toContain('canonicalization before its last transform');
   });
 
+  it('rejects a signed element holding two more copies of its signature, where a reader looking for the signature by its value would find one', async () => {
+    const { connection, acs, valid } = await setUp();
+    const xml = await issueSamlResponseXml(valid({ sign: 'none', attributes: { department: ['research'] } }));
+    const id = assertionIdOf(xml);
+    const signed = signWith(xml, { referencedId: id, carrierId: id, transforms: [ENVELOPED, EXC_C14N] });
+    const signature = /<ds:Signature[\s\S]*?<\/ds:Signature>/.exec(signed)![0];
+    // An AttributeValue may hold any element, so the schema lets the copies through.
+    expect(signed).toContain('</saml:AttributeValue>');
+    const copied = signed.replace('</saml:AttributeValue>', `${signature}${signature}</saml:AttributeValue>`);
+    const result = await postAcs(acs, connection.id, base64(copied));
+    expect(refusal(result)).toEqual({ status: 401, code: 'saml_invalid_signature' });
+  });
+
   it('accepts the same signature with enveloped-signature, then exclusive c14n (the control)', async () => {
     const { connection, acs, valid } = await setUp();
     const xml = await issueSamlResponseXml(valid({ sign: 'none' }));
